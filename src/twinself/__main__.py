@@ -1,0 +1,3 @@
+from twinself.cli.app import main
+
+main()

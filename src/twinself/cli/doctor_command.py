@@ -1,0 +1,153 @@
+"""`twinself doctor`: check each part in order and say how to fix what is wrong."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import typer
+from rich.console import Console
+
+from twinself.cli.app import handle_errors, load_settings
+from twinself.config.settings import Settings
+from twinself.errors import TwinselfError
+from twinself.llm.base import Prompt
+from twinself.llm.factory import build_llm
+from twinself.memory.documents import MemoryType, collection_name
+from twinself.memory.embedding import Embedder, build_embedder
+from twinself.memory.store import VectorStore, build_vector_store
+from twinself.memory.validation import validate_data_dir
+from twinself.twin.factory import build_memory_builder
+from twinself.twin.persona import load_persona
+
+console = Console()
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+@dataclass
+class Context:
+    settings: Settings
+    embedder: Embedder | None = None
+    store: VectorStore | None = None
+
+
+def _check_data(ctx: Context) -> Check:
+    root = ctx.settings.resolved_data_dir
+    problems = validate_data_dir(root)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        shown = "; ".join(p.render(root) for p in errors[:3])
+        return Check("data", False, f"{len(errors)} error(s) in {root}: {shown}",
+                     "Run `twinself validate` for the full list and fix each one.")
+    persona = load_persona(root, ctx.settings.system_prompt_file, ctx.settings.bot_name)
+    return Check("data", True, f"{root} is valid; persona {persona.name!r} ({persona.prompt_file})")
+
+
+def _check_embedder(ctx: Context) -> Check:
+    started = time.perf_counter()
+    ctx.embedder = build_embedder(ctx.settings)
+    seconds = time.perf_counter() - started
+    return Check("embedding model", True,
+                 f"{ctx.embedder.model_name} ({ctx.embedder.dimension}-d) loaded in {seconds:.1f}s")
+
+
+def _check_store(ctx: Context) -> Check:
+    ctx.store = build_vector_store(ctx.settings)
+    counts = {
+        m.value: ctx.store.count(collection_name(ctx.settings.user_prefix, m)) for m in MemoryType
+    }
+    shown = ", ".join(f"{k} {v}" for k, v in counts.items())
+    if counts[MemoryType.SEMANTIC.value] == 0:
+        return Check("memory", False, f"empty ({shown})", "Run `twinself rebuild`.")
+    return Check("memory", True, f"points: {shown}")
+
+
+def _check_freshness(ctx: Context) -> Check:
+    if ctx.store is None or ctx.embedder is None:
+        return Check("memory freshness", False, "skipped: store or model unavailable")
+    builder = build_memory_builder(ctx.settings)
+    plan = builder.plan(ctx.store, ctx.embedder.model_name, ctx.embedder.dimension)
+    if not plan.has_changes:
+        return Check("memory freshness", True, "the memory matches the data folder")
+    pending = sum(
+        len(c.added) + len(c.modified) + len(c.deleted) for c in plan.changes.values()
+    )
+    reasons = {c.rebuild_reason for c in plan.changes.values() if c.rebuild_reason}
+    detail = f"{pending} file(s) changed since the last build" + (
+        f"; {', '.join(sorted(reasons))}" if reasons else ""
+    )
+    return Check("memory freshness", False, detail, "Run `twinself rebuild` (see --dry-run).")
+
+
+def _check_provider(ctx: Context) -> Check:
+    settings = ctx.settings
+    if ctx.embedder is None:
+        return Check("provider", False, "skipped: the embedding model did not load")
+    llm = build_llm(settings, ctx.embedder)
+    try:
+        if llm.name == "offline":
+            return Check("provider", True, "offline extractive answerer (no key, no network)")
+        started = time.perf_counter()
+        reply = llm.generate(
+            Prompt(system="Reply with the single word OK.", messages=(), question="Ping",
+                   persona_name="doctor")
+        )
+        seconds = time.perf_counter() - started
+        return Check("provider", True,
+                     f"{llm.name}/{llm.model} answered in {seconds:.1f}s "
+                     f"({reply.usage.total_tokens} tokens)")
+    finally:
+        llm.close()
+
+
+CHECKS: list[Callable[[Context], Check]] = [
+    _check_data, _check_embedder, _check_store, _check_freshness, _check_provider,
+]
+
+
+def doctor() -> None:
+    """Check configuration, data, embedding model, memory and the LLM provider; print each
+    problem with its fix. Exit code 1 if anything is wrong.
+
+    Example:
+        twinself doctor
+    """
+    settings = load_settings()
+    console.print(
+        f"TWINSELF_HOME={settings.home}  data={settings.resolved_data_dir}  "
+        f"provider={settings.resolved_provider}  store="
+        f"{settings.qdrant_url or 'embedded'}",
+        highlight=False,
+    )
+    ctx = Context(settings)
+    failed = 0
+    try:
+        for check in CHECKS:
+            try:
+                result = check(ctx)
+            except TwinselfError as exc:
+                result = Check(check.__name__.removeprefix("_check_"), False, str(exc))
+            failed += not result.ok
+            mark = "[green]ok  [/]" if result.ok else "[red]FAIL[/]"
+            console.print(f"{mark} {result.name}: {result.detail}", highlight=False)
+            if result.fix:
+                console.print(f"     fix: {result.fix}", highlight=False)
+    finally:
+        if ctx.store is not None:
+            ctx.store.close()
+    if failed:
+        console.print(f"{failed} problem(s) found.")
+        raise typer.Exit(1)
+    console.print("[green]All checks passed.[/]")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(handle_errors(doctor))

@@ -1,0 +1,164 @@
+"""`twinself validate` and `twinself rebuild`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from twinself.cli.app import handle_errors, load_settings
+from twinself.config.settings import Settings
+from twinself.memory.builder import ProgressReporter, RebuildPlan, RebuildReport
+from twinself.memory.embedding import Embedder, build_embedder
+from twinself.memory.store import VectorStore, build_vector_store
+from twinself.memory.validation import validate_data_dir
+from twinself.twin.factory import build_memory_builder
+
+console = Console()
+
+
+@contextmanager
+def progress_bar() -> Iterator[ProgressReporter]:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    ) as progress:
+        task: list[int] = []
+
+        def report(description: str | None, count: int) -> None:
+            if description is not None:
+                task[:] = [progress.add_task(description, total=count)]
+            elif task:
+                progress.advance(task[0], count)
+
+        yield report
+
+
+def loading_embedder(settings: Settings) -> Embedder:
+    with Console(stderr=True).status(f"Loading embedding model {settings.embedding_model}..."):
+        return build_embedder(settings)
+
+
+def validate() -> None:
+    """Check the data folder: JSON syntax, required fields, encoding, empty files, duplicates.
+
+    Each problem is printed as file:line: message. Exit code 1 when there are errors.
+
+    Example:
+        TWINSELF_DATA_DIR=~/my_twin_data twinself validate
+    """
+    settings = load_settings()
+    root = settings.resolved_data_dir
+    problems = validate_data_dir(root)
+    errors = [p for p in problems if p.severity == "error"]
+    for problem in problems:
+        style = "red" if problem.severity == "error" else "yellow"
+        console.print(f"[{style}]{problem.render(root)}[/]", highlight=False)
+    if errors:
+        console.print(f"{len(errors)} error(s) in {root}: fix them before `twinself rebuild`.")
+        raise typer.Exit(1)
+    warnings = len(problems) - len(errors)
+    console.print(f"[green]OK[/]: {root} is valid" + (f" ({warnings} warning(s))" if warnings else ""))
+
+
+def _summary_table(plan: RebuildPlan, report: RebuildReport | None) -> Table:
+    table = Table(title="Memory changes")
+    for column in ("memory", "added", "modified", "deleted", "unchanged", "whole rebuild"):
+        table.add_column(column)
+    if report is not None:
+        table.add_column("points")
+    for memory, change in plan.changes.items():
+        row = [
+            memory.value,
+            str(len(change.added)),
+            str(len(change.modified)),
+            str(len(change.deleted)),
+            str(len(change.unchanged)),
+            change.rebuild_reason or "",
+        ]
+        if report is not None:
+            row.append(str(report.points[memory]))
+        table.add_row(*row)
+    return table
+
+
+def _plan_as_json(plan: RebuildPlan, report: RebuildReport | None) -> str:
+    payload: dict[str, object] = {
+        "changes": {m.value: c.to_dict() for m, c in plan.changes.items()},
+        "dry_run": report is None,
+    }
+    if report is not None:
+        payload["points"] = {m.value: n for m, n in report.points.items()}
+        payload["embedded_chunks"] = report.embedded_chunks
+        payload["seconds"] = round(report.seconds, 3)
+    return json.dumps(payload)
+
+
+def rebuild(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would change; write nothing."),
+    force: bool = typer.Option(False, "--force", help="Re-embed every file, not only changed ones."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+) -> None:
+    """Build the memory, re-embedding only files added, modified or deleted since the last build.
+
+    Example:
+        twinself rebuild --dry-run
+        twinself rebuild
+    """
+    settings = load_settings()
+    builder = build_memory_builder(settings)
+    if dry_run:
+        store = _existing_store(settings)
+        try:
+            plan = builder.plan(store, settings.embedding_model, None, force=force)
+        finally:
+            if store is not None:
+                store.close()
+        if as_json:
+            typer.echo(_plan_as_json(plan, None))
+        else:
+            console.print(_summary_table(plan, None))
+            console.print("Dry run: nothing was written.")
+        return
+    builder.validate()  # before the slow model load
+    embedder = loading_embedder(settings)
+    store = build_vector_store(settings)
+    try:
+        plan = builder.plan(store, embedder.model_name, embedder.dimension, force=force)
+        if not plan.has_changes:
+            report = builder.apply(plan, store, embedder)
+        else:
+            with progress_bar() as progress:
+                report = builder.apply(plan, store, embedder, progress)
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(_plan_as_json(plan, report))
+        return
+    console.print(_summary_table(plan, report))
+    verb = "Rebuilt" if plan.has_changes else "Nothing changed;"
+    console.print(
+        f"{verb} memory in {report.seconds:.1f}s ({report.embedded_chunks} chunks embedded)."
+    )
+
+
+def _existing_store(settings: Settings) -> VectorStore | None:
+    """A dry run must not create the embedded store folder; a server store is just opened."""
+    if settings.qdrant_url is None and not settings.qdrant_path.exists():
+        return None
+    return build_vector_store(settings)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(handle_errors(validate))
+    app.command()(handle_errors(rebuild))
+

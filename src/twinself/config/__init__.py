@@ -1,0 +1,3 @@
+from twinself.config.settings import Settings
+
+__all__ = ["Settings"]

@@ -1,0 +1,141 @@
+"""The one settings object. Read from the environment and `.env`; nothing else reads os.environ."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BUNDLED_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
+def sample_data_dir() -> Path:
+    """The fictional sample persona shipped inside the package."""
+    return Path(str(resources.files("twinself") / "sample_data"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # --- where things live -------------------------------------------------------------
+    home: Path = Field(
+        default=Path("~/.twinself"),
+        validation_alias="TWINSELF_HOME",
+        description="All state: vector store, file hashes, databases.",
+    )
+    data_dir: Path | None = Field(
+        default=None,
+        validation_alias="TWINSELF_DATA_DIR",
+        description="Your data in the TwinSelf layout; unset uses the bundled sample persona.",
+    )
+    user_prefix: str = Field(
+        default="twin",
+        validation_alias=AliasChoices("TWINSELF_USER_PREFIX", "USER_PREFIX"),
+        description="Prefix of the three collection names, so several twins can share a Qdrant.",
+    )
+    bot_name: str = Field(
+        default="",
+        validation_alias=AliasChoices("TWINSELF_BOT_NAME", "BOT_NAME"),
+        description="The persona's name; unset takes the system prompt's first heading.",
+    )
+    system_prompt_file: str = Field(
+        default="",
+        validation_alias="TWINSELF_SYSTEM_PROMPT",
+        description="File name in system_prompts/; unset takes the first one alphabetically.",
+    )
+
+    # --- memory ------------------------------------------------------------------------
+    embedding_model: str = Field(
+        default=BUNDLED_EMBEDDING_MODEL,
+        validation_alias="EMBEDDING_MODEL",
+        description="sentence-transformers model name or local path; the default ships offline.",
+    )
+    qdrant_url: str | None = Field(default=None, validation_alias="QDRANT_URL")
+    qdrant_api_key: SecretStr | None = Field(default=None, validation_alias="QDRANT_API_KEY")
+    chunk_size: int = Field(default=1000, ge=100, validation_alias="TWINSELF_CHUNK_SIZE")
+    chunk_overlap: int = Field(default=200, ge=0, validation_alias="TWINSELF_CHUNK_OVERLAP")
+    top_k_semantic: int = Field(default=7, ge=0, le=100, validation_alias="TOP_K_SEMANTIC")
+    top_k_episodic: int = Field(default=5, ge=0, le=100, validation_alias="TOP_K_EPISODIC")
+    top_k_procedural: int = Field(default=10, ge=0, le=100, validation_alias="TOP_K_PROCEDURAL")
+    history_turns: int = Field(
+        default=6,
+        ge=0,
+        validation_alias="TWINSELF_HISTORY_TURNS",
+        description="How many recent conversation turns go into the prompt.",
+    )
+
+    # --- language model ----------------------------------------------------------------
+    llm_provider: Literal["auto", "offline", "gemini", "openai"] = Field(
+        default="auto",
+        validation_alias="TWINSELF_LLM_PROVIDER",
+        description="auto = gemini when GOOGLE_API_KEY is set, else offline.",
+    )
+    google_api_key: SecretStr | None = Field(default=None, validation_alias="GOOGLE_API_KEY")
+    chat_llm_model: str = Field(default="gemini-2.5-flash-lite", validation_alias="CHAT_LLM_MODEL")
+    gemini_base_url: str | None = Field(
+        default=None,
+        validation_alias="GEMINI_BASE_URL",
+        description="Override the Gemini API address (a proxy or a test server).",
+    )
+    openai_base_url: str = Field(
+        default="http://127.0.0.1:11434/v1",
+        validation_alias="OPENAI_BASE_URL",
+        description="Any OpenAI-compatible endpoint: Ollama, vLLM, llama.cpp server.",
+    )
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_model: str = Field(default="llama3.2", validation_alias="OPENAI_MODEL")
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0, validation_alias="LLM_TEMPERATURE")
+    max_output_tokens: int = Field(default=1024, ge=1, validation_alias="LLM_MAX_OUTPUT_TOKENS")
+    llm_timeout_seconds: float = Field(default=60.0, gt=0, validation_alias="LLM_TIMEOUT_SECONDS")
+    llm_max_retries: int = Field(default=3, ge=0, le=10, validation_alias="LLM_MAX_RETRIES")
+    llm_retry_base_seconds: float = Field(
+        default=1.0, ge=0, validation_alias="LLM_RETRY_BASE_SECONDS"
+    )
+
+    @field_validator("home", "data_dir", mode="after")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser().resolve() if value is not None else None
+
+    @field_validator("user_prefix")
+    @classmethod
+    def _prefix_is_a_name(cls, value: str) -> str:
+        if not value or not all(c.isalnum() or c in "_-" for c in value):
+            raise ValueError("use letters, digits, '_' or '-' only")
+        return value
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"TWINSELF_CHUNK_OVERLAP ({self.chunk_overlap}) must be smaller than "
+                f"TWINSELF_CHUNK_SIZE ({self.chunk_size})"
+            )
+        return self
+
+    @cached_property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir if self.data_dir is not None else sample_data_dir()
+
+    @property
+    def resolved_provider(self) -> Literal["offline", "gemini", "openai"]:
+        if self.llm_provider == "auto":
+            return "gemini" if self.google_api_key is not None else "offline"
+        return self.llm_provider
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.home / "qdrant"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.home / "memory_manifest.json"

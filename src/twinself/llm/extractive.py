@@ -1,0 +1,194 @@
+"""The offline answerer: no model download, no network, nothing invented.
+
+It answers with the persona's own sentences: an example answer when the question closely
+matches one of the persona's example conversations, otherwise the retrieved fact sentences
+most similar to the question. Because every sentence it returns is copied from retrieved
+memory, it cannot invent facts.
+
+It says it doesn't know when the best sentence is not similar enough, or when it is only
+moderately similar and none of the question's topic words occur in the retrieved facts
+("What's your favourite Pokémon?" is close to "My favourite board game is ..." in embedding
+space, but nothing retrieved mentions Pokémon). Thresholds were set on the sample persona's
+benchmark questions: see benchmarks/retrieval_accuracy.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from twinself.llm.base import Generation, GenerationStream, Passage, Prompt, TokenUsage
+from twinself.llm.base import estimate_tokens as estimate
+from twinself.llm.messages import prompt_text
+
+_BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+_MIN_SENTENCE_CHARS = 12
+_WORD = re.compile(r"[^\W_]+")
+# Words that say nothing about a question's topic.
+_NOT_TOPIC = frozenset(
+    """a an the and or but if of to in on at by for with from about as into like through over
+    after before what whats which who whom whose when where why how is are was were be been
+    being do does did doing done have has had having you your yours yourself i me my mine we
+    our us they them their it its this that these those there here can could would should will
+    shall may might must any some much many more most other such no not only own same so than
+    too very just ever also get got go going tell ask favourite favorite kind sort type thing
+    things something anything really actually currently usually mostly way think s""".split()
+)
+EXAMPLE_PREFIX, ANSWER_PREFIX = "Q: ", "\nA: "
+
+DONT_KNOW = (
+    "Honestly, I don't know - that isn't something I've written down anywhere, "
+    "so I'd rather not guess."
+)
+
+
+class SentenceEncoder(Protocol):
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+    def embed_query(self, text: str) -> list[float]: ...
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    text: str
+    passage_rank: int
+    position: int
+
+
+def fact_sentences(facts: Sequence[Passage]) -> list[_Candidate]:
+    """Self-contained sentences of the retrieved facts, bullets unwrapped."""
+    candidates: list[_Candidate] = []
+    seen: set[str] = set()
+    for rank, passage in enumerate(facts):
+        position = 0
+        for line in passage.text.splitlines():
+            line = _BULLET.sub("", line).strip()
+            if not line or line.startswith(("#", "|", "```")):
+                continue
+            for sentence in _SENTENCE_END.split(line):
+                sentence = sentence.strip()
+                key = sentence.lower()
+                if len(sentence) >= _MIN_SENTENCE_CHARS and key not in seen:
+                    seen.add(key)
+                    candidates.append(_Candidate(sentence, rank, position))
+                    position += 1
+    return candidates
+
+
+def split_example(text: str) -> tuple[str, str]:
+    """An episodic passage is stored as 'Q: question\\nA: answer'."""
+    question, _, answer = text.partition(ANSWER_PREFIX)
+    return question.removeprefix(EXAMPLE_PREFIX).strip(), answer.strip()
+
+
+def _stem(word: str) -> str:
+    return word[:5]  # crude, but "studied"/"studies", "engineer"/"engineering" meet
+
+
+def topic_words_found(question: str, facts: Sequence[Passage]) -> bool:
+    """Does any topic word of the question occur in the retrieved facts?"""
+    topic = {
+        _stem(w) for w in _WORD.findall(question.lower()) if w not in _NOT_TOPIC and len(w) > 2
+    }
+    if not topic:
+        return True  # nothing to check ("How are you?")
+    vocabulary = {
+        _stem(w) for p in facts for w in _WORD.findall(f"{p.heading} {p.text}".lower())
+    }
+    return bool(topic & vocabulary)
+
+
+def _dot(a: Sequence[float], b: Sequence[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True))
+
+
+def _complete(text: str) -> str:
+    return text if text.endswith((".", "!", "?", ":", ")")) else f"{text}."
+
+
+class ExtractiveAnswerer:
+    """Implements LLMProvider. Token counts are estimates: there is no tokenizer here."""
+
+    name = "offline"
+    model = "extractive-v1"
+
+    def __init__(
+        self,
+        encoder: SentenceEncoder,
+        *,
+        min_fact_similarity: float = 0.3,
+        min_off_topic_similarity: float = 0.45,
+        min_example_similarity: float = 0.8,
+        max_sentences: int = 3,
+        keep_within: float = 0.1,
+    ) -> None:
+        self._encoder = encoder
+        self._min_fact = min_fact_similarity
+        self._min_off_topic = min_off_topic_similarity
+        self._min_example = min_example_similarity
+        self._max_sentences = max_sentences
+        self._keep_within = keep_within
+
+    def answer_text(self, prompt: Prompt) -> str:
+        question = self._encoder.embed_query(prompt.question)
+        example = self._matching_example(question, prompt.examples)
+        if example is not None:
+            return example
+        candidates = fact_sentences(prompt.facts)
+        if not candidates:
+            return DONT_KNOW
+        vectors = self._encoder.embed_documents([c.text for c in candidates])
+        scored = sorted(
+            ((_dot(question, v), c) for v, c in zip(vectors, candidates, strict=True)),
+            key=lambda item: item[0],
+            reverse=True,
+        )
+        best = scored[0][0]
+        if best < self._min_fact or (
+            best < self._min_off_topic and not topic_words_found(prompt.question, prompt.facts)
+        ):
+            return DONT_KNOW
+        floor = max(self._min_fact, best - self._keep_within)
+        chosen = [c for score, c in scored[: self._max_sentences] if score >= floor]
+        # Read in the order the facts were written, most relevant passage first.
+        chosen.sort(key=lambda c: (c.passage_rank, c.position))
+        return " ".join(_complete(c.text) for c in chosen)
+
+    def _matching_example(
+        self, question: Sequence[float], examples: Sequence[Passage]
+    ) -> str | None:
+        pairs = [split_example(e.text) for e in examples]
+        pairs = [(q, a) for q, a in pairs if q and a]
+        if not pairs:
+            return None
+        vectors = self._encoder.embed_documents([q for q, _ in pairs])
+        score, answer = max(
+            ((_dot(question, v), a) for v, (_, a) in zip(vectors, pairs, strict=True)),
+            key=lambda item: item[0],
+        )
+        return answer if score >= self._min_example else None
+
+    def _generation(self, prompt: Prompt, text: str) -> Generation:
+        usage = TokenUsage(estimate(prompt_text(prompt)), estimate(text), estimated=True)
+        return Generation(text, usage, self.model, self.name, finish_reason="STOP")
+
+    def generate(self, prompt: Prompt) -> Generation:
+        return self._generation(prompt, self.answer_text(prompt))
+
+    def stream(self, prompt: Prompt) -> GenerationStream:
+        stream = GenerationStream(iter(()), self.name, self.model)
+
+        def chunks() -> Iterator[str]:
+            text = self.answer_text(prompt)
+            # Word by word, so a terminal or a page shows it arriving like a model's reply.
+            yield from re.findall(r"\S+\s*", text)
+            stream.result = self._generation(prompt, text)
+
+        stream.chunks = chunks()
+        return stream
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,152 @@
+"""The vector store interface, and its Qdrant implementation (embedded or server)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from qdrant_client import QdrantClient, models
+
+from twinself.config.settings import Settings
+from twinself.errors import MemoryUnavailable
+
+# Fixed namespace: the same (collection, source, chunk) always gets the same point id.
+_POINT_NAMESPACE = uuid.UUID("6c1b2f4e-8a51-4a0e-9d0c-7d2f3b9e1a10")
+
+
+def point_id(collection: str, source: str, chunk_index: int) -> str:
+    return str(uuid.uuid5(_POINT_NAMESPACE, f"{collection}\x1f{source}\x1f{chunk_index}"))
+
+
+@dataclass(frozen=True)
+class StoredPoint:
+    id: str
+    vector: list[float]
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ScoredPayload:
+    score: float
+    payload: dict[str, Any]
+
+
+class VectorStore(Protocol):
+    def ensure_collection(self, name: str, dimension: int) -> None: ...
+
+    def collection_exists(self, name: str) -> bool: ...
+
+    def delete_collection(self, name: str) -> None: ...
+
+    def upsert(self, name: str, points: Sequence[StoredPoint]) -> None: ...
+
+    def delete_sources(self, name: str, sources: Iterable[str]) -> None: ...
+
+    def search(self, name: str, vector: Sequence[float], limit: int) -> list[ScoredPayload]: ...
+
+    def count(self, name: str) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class QdrantVectorStore:
+    """Cosine distance on normalised vectors; `source` is indexed so a file's chunks go at once."""
+
+    def __init__(
+        self, client: QdrantClient, location: str, *, remote: bool, upsert_batch: int = 256
+    ) -> None:
+        self._client = client
+        self.location = location
+        self._remote = remote
+        self._upsert_batch = upsert_batch
+
+    def collection_exists(self, name: str) -> bool:
+        return bool(self._client.collection_exists(name))
+
+    def ensure_collection(self, name: str, dimension: int) -> None:
+        if self.collection_exists(name):
+            info = self._client.get_collection(name)
+            vectors = info.config.params.vectors
+            size = vectors.size if isinstance(vectors, models.VectorParams) else None
+            if size != dimension:
+                raise MemoryUnavailable(
+                    f"Collection {name} holds {size}-d vectors but the embedding model makes "
+                    f"{dimension}-d ones; run `twinself rebuild --force` to rebuild it."
+                )
+            return
+        self._client.create_collection(
+            name, vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE)
+        )
+        if self._remote:  # embedded mode has no payload indexes and warns about them
+            self._client.create_payload_index(name, "source", models.PayloadSchemaType.KEYWORD)
+
+    def delete_collection(self, name: str) -> None:
+        if self.collection_exists(name):
+            self._client.delete_collection(name)
+
+    def upsert(self, name: str, points: Sequence[StoredPoint]) -> None:
+        for start in range(0, len(points), self._upsert_batch):
+            batch = points[start : start + self._upsert_batch]
+            self._client.upsert(
+                name,
+                points=[models.PointStruct(id=p.id, vector=p.vector, payload=p.payload) for p in batch],
+                wait=True,
+            )
+
+    def delete_sources(self, name: str, sources: Iterable[str]) -> None:
+        wanted = sorted(set(sources))
+        if not wanted or not self.collection_exists(name):
+            return
+        self._client.delete(
+            name,
+            points_selector=models.FilterSelector(
+                filter=models.Filter(
+                    must=[models.FieldCondition(key="source", match=models.MatchAny(any=wanted))]
+                )
+            ),
+            wait=True,
+        )
+
+    def search(self, name: str, vector: Sequence[float], limit: int) -> list[ScoredPayload]:
+        if limit <= 0 or not self.collection_exists(name):
+            return []
+        response = self._client.query_points(name, query=list(vector), limit=limit, with_payload=True)
+        return [ScoredPayload(float(p.score), dict(p.payload or {})) for p in response.points]
+
+    def count(self, name: str) -> int:
+        if not self.collection_exists(name):
+            return 0
+        return int(self._client.count(name, exact=True).count)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def build_vector_store(settings: Settings) -> QdrantVectorStore:
+    if settings.qdrant_url:
+        api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+        client = QdrantClient(url=settings.qdrant_url, api_key=api_key, timeout=10)
+        try:
+            client.get_collections()
+        except Exception as exc:  # the client raises several transport types
+            raise MemoryUnavailable(
+                f"Qdrant at {settings.qdrant_url} is unreachable ({type(exc).__name__}); start "
+                "it, check QDRANT_URL / QDRANT_API_KEY, or unset QDRANT_URL to use the embedded "
+                "store."
+            ) from exc
+        return QdrantVectorStore(client, settings.qdrant_url, remote=True)
+    path = settings.qdrant_path
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        client = QdrantClient(path=str(path))
+    except RuntimeError as exc:
+        if "already accessed" not in str(exc):
+            raise
+        raise MemoryUnavailable(
+            f"The embedded store at {path} is in use by another twinself process (the server or "
+            "a rebuild). Stop that process first, or run a Qdrant server and set QDRANT_URL so "
+            "several processes can share it."
+        ) from exc
+    return QdrantVectorStore(client, str(path), remote=False)

@@ -1,0 +1,67 @@
+"""Wire a Twin from the settings. The CLI and the server both call this."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from twinself.config.settings import Settings
+from twinself.llm.factory import build_llm
+from twinself.memory.builder import MemoryBuilder
+from twinself.memory.documents import MemoryType
+from twinself.memory.embedding import Embedder, build_embedder
+from twinself.memory.store import VectorStore, build_vector_store
+from twinself.twin.persona import load_persona
+from twinself.twin.prompt import PromptBuilder
+from twinself.twin.retrieval import MemoryRetriever
+from twinself.twin.twin import Twin
+
+
+def top_k(settings: Settings) -> dict[MemoryType, int]:
+    return {
+        MemoryType.SEMANTIC: settings.top_k_semantic,
+        MemoryType.EPISODIC: settings.top_k_episodic,
+        MemoryType.PROCEDURAL: settings.top_k_procedural,
+    }
+
+
+def build_memory_builder(settings: Settings) -> MemoryBuilder:
+    return MemoryBuilder(
+        data_dir=settings.resolved_data_dir,
+        manifest_path=settings.manifest_path,
+        collection_prefix=settings.user_prefix,
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+    )
+
+
+def build_twin(settings: Settings, store: VectorStore, embedder: Embedder) -> Twin:
+    persona = load_persona(
+        settings.resolved_data_dir, settings.system_prompt_file, settings.bot_name
+    )
+    retriever = MemoryRetriever(store, embedder, settings.user_prefix, top_k(settings))
+    return Twin(
+        persona=persona,
+        retriever=retriever,
+        prompt_builder=PromptBuilder(persona, settings.history_turns),
+        llm=build_llm(settings, embedder),
+    )
+
+
+@dataclass
+class TwinRuntime:
+    """The heavy parts one process owns: the embedding model and the store handle."""
+
+    settings: Settings
+    store: VectorStore
+    embedder: Embedder
+
+    @classmethod
+    def open(cls, settings: Settings) -> TwinRuntime:
+        embedder = build_embedder(settings)
+        return cls(settings, build_vector_store(settings), embedder)
+
+    def twin(self) -> Twin:
+        return build_twin(self.settings, self.store, self.embedder)
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,129 @@
+"""The twin: retrieve, build the prompt, generate; every answer carries its sources."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from twinself.errors import InvalidQuestion
+from twinself.llm.base import ChatTurn, Generation, LLMProvider, Passage, Prompt
+from twinself.twin.persona import Persona
+from twinself.twin.prompt import PromptBuilder
+from twinself.twin.retrieval import MemoryRetriever, RetrievedMemory
+
+
+@dataclass(frozen=True)
+class TwinAnswer:
+    response: str
+    sources: list[Passage]
+    generation: Generation
+    memory: RetrievedMemory
+    prompt: Prompt
+    # perf_counter windows, for the request's trace.
+    generation_window: tuple[float, float]
+
+    @property
+    def generation_seconds(self) -> float:
+        return self.generation_window[1] - self.generation_window[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public shape of an answer (`twinself ask --json`, the HTTP API)."""
+        usage = self.generation.usage
+        return {
+            "response": self.response,
+            "sources": [source_to_dict(p) for p in self.sources],
+            "usage": {
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "estimated": usage.estimated,
+            },
+            "model": self.generation.model,
+            "provider": self.generation.provider,
+        }
+
+
+def source_to_dict(passage: Passage) -> dict[str, Any]:
+    return {
+        "memory": passage.memory,
+        "source": passage.source,
+        "heading": passage.heading,
+        "text": passage.text,
+        "score": passage.score,
+    }
+
+
+class TwinStream:
+    """Iterate for text chunks; `answer` is set once the stream is exhausted."""
+
+    def __init__(self, twin: Twin, prompt: Prompt, memory: RetrievedMemory) -> None:
+        self.memory = memory
+        self.prompt = prompt
+        self.sources = memory.passages()
+        self.answer: TwinAnswer | None = None
+        self._twin = twin
+
+    def __iter__(self) -> Iterator[str]:
+        started = time.perf_counter()
+        stream = self._twin.llm.stream(self.prompt)
+        yield from stream
+        if stream.result is None:  # a provider contract breach, not a user error
+            raise RuntimeError(f"{stream.provider} stream ended without a result")
+        self.answer = TwinAnswer(
+            response=stream.result.text,
+            sources=self.sources,
+            generation=stream.result,
+            memory=self.memory,
+            prompt=self.prompt,
+            generation_window=(started, time.perf_counter()),
+        )
+
+
+class Twin:
+    def __init__(
+        self,
+        persona: Persona,
+        retriever: MemoryRetriever,
+        prompt_builder: PromptBuilder,
+        llm: LLMProvider,
+        max_question_chars: int = 4000,
+    ) -> None:
+        self.persona = persona
+        self.retriever = retriever
+        self.prompt_builder = prompt_builder
+        self.llm = llm
+        self._max_question_chars = max_question_chars
+
+    def _prepare(self, question: str, history: Sequence[ChatTurn]) -> tuple[Prompt, RetrievedMemory]:
+        question = question.strip()
+        if not question:
+            raise InvalidQuestion("The question is empty; ask something.")
+        if len(question) > self._max_question_chars:
+            raise InvalidQuestion(
+                f"The question has {len(question)} characters; the limit is "
+                f"{self._max_question_chars}."
+            )
+        memory = self.retriever.retrieve(question)
+        return self.prompt_builder.build(question, memory, history), memory
+
+    def answer(self, question: str, history: Sequence[ChatTurn] = ()) -> TwinAnswer:
+        prompt, memory = self._prepare(question, history)
+        started = time.perf_counter()
+        generation = self.llm.generate(prompt)
+        return TwinAnswer(
+            response=generation.text,
+            sources=memory.passages(),
+            generation=generation,
+            memory=memory,
+            prompt=prompt,
+            generation_window=(started, time.perf_counter()),
+        )
+
+    def stream(self, question: str, history: Sequence[ChatTurn] = ()) -> TwinStream:
+        """Retrieval happens now (errors surface before the first chunk); generation lazily."""
+        prompt, memory = self._prepare(question, history)
+        return TwinStream(self, prompt, memory)
+
+    def close(self) -> None:
+        self.llm.close()

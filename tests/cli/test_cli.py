@@ -1,0 +1,106 @@
+"""The CLI as a user runs it: real settings from the environment, real model and store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from twinself.cli.app import app
+
+REPO = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    values = {
+        "TWINSELF_HOME": str(tmp_path / "home"),
+        "TWINSELF_DATA_DIR": str(data_dir),
+        "TWINSELF_LLM_PROVIDER": "offline",
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    names = sorted(get_command(app).commands)  # type: ignore[attr-defined]
+    assert {"validate", "rebuild", "ask", "chat", "doctor"} <= set(names)
+    for name in names:
+        result = runner.invoke(app, [name, "--help"])
+        assert result.exit_code == 0, name
+        assert "Example:" in result.output, f"`twinself {name} --help` shows no example"
+
+
+def test_validate_reports_file_line_and_fails(env: dict[str, str], data_dir: Path) -> None:
+    assert runner.invoke(app, ["validate"]).exit_code == 0
+    (data_dir / "episodic_data" / "bad.json").write_text('[\n  {"user_query": 1}\n]', encoding="utf-8")
+    result = runner.invoke(app, ["validate"])
+    assert result.exit_code == 1
+    assert "episodic_data/bad.json:2" in result.output
+
+
+def test_bad_setting_is_a_clear_error_not_a_trace(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TWINSELF_CHUNK_OVERLAP", "5000")
+    result = runner.invoke(app, ["validate"])
+    assert result.exit_code == 1
+    assert "TWINSELF_CHUNK_OVERLAP (5000) must be smaller" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_rebuild_dry_run_then_build_then_ask_json(env: dict[str, str], tmp_path: Path) -> None:
+    dry = runner.invoke(app, ["rebuild", "--dry-run", "--json"])
+    assert dry.exit_code == 0, dry.output
+    summary = json.loads(dry.stdout)
+    assert summary["dry_run"] is True
+    assert len(summary["changes"]["semantic"]["added"]) >= 6
+    assert not (tmp_path / "home").exists(), "a dry run wrote state"
+
+    built = runner.invoke(app, ["rebuild", "--json"])
+    assert built.exit_code == 0, built.output
+    points = json.loads(built.stdout)["points"]
+    assert points["semantic"] > 0 and points["episodic"] >= 20 and points["procedural"] >= 5
+
+    asked = runner.invoke(app, ["ask", "--json", "What do you do in your free time?"])
+    assert asked.exit_code == 0, asked.output
+    payload = json.loads(asked.stdout)
+    assert set(payload) == {"response", "sources", "usage", "model", "provider"}
+    assert payload["provider"] == "offline"
+    assert set(payload["usage"]) == {"input_tokens", "output_tokens", "estimated"}
+    assert payload["sources"][0]["source"] == "hobbies.md"
+    assert set(payload["sources"][0]) == {"memory", "source", "heading", "text", "score"}
+
+
+def test_ask_before_rebuild_says_what_to_run(env: dict[str, str]) -> None:
+    result = runner.invoke(app, ["ask", "Hi"])
+    assert result.exit_code == 1
+    assert "twinself rebuild" in result.output
+
+
+def test_smart_rebuild_script_and_json_lines_in_a_real_process(env: dict[str, str]) -> None:
+    """Console entry points as a user runs them, in separate processes (one store lock each)."""
+    process_env = {**os.environ, **env}
+    script = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "smart_rebuild.py"), "--json"],
+        env=process_env, capture_output=True, text=True, timeout=300,
+    )
+    assert script.returncode == 0, script.stderr
+    assert json.loads(script.stdout)["points"]["semantic"] > 0
+
+    questions = "Hi there!\n\nWhere do you work?\nWhat is your favourite Pokémon?\n"
+    asked = subprocess.run(
+        [sys.executable, "-m", "twinself.cli", "ask", "--json", "-"],
+        input=questions, env=process_env, capture_output=True, text=True, timeout=300,
+    )
+    assert asked.returncode == 0, asked.stderr
+    lines = [json.loads(line) for line in asked.stdout.splitlines()]
+    assert len(lines) == 3
+    assert all(set(line) == {"response", "sources", "usage", "model", "provider"} for line in lines)
+    assert "don't know" in lines[2]["response"].lower()

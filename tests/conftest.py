@@ -1,0 +1,57 @@
+"""Shared fixtures: a private TWINSELF_HOME and data copy per test, one embedding model per run."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from twinself.config.settings import Settings, sample_data_dir
+from twinself.memory.embedding import SentenceTransformerEmbedder, build_embedder
+from twinself.memory.store import QdrantVectorStore, build_vector_store
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No developer .env or exported variable leaks into a test."""
+    monkeypatch.chdir(tmp_path)
+    for name in (
+        "TWINSELF_HOME", "TWINSELF_DATA_DIR", "GOOGLE_API_KEY", "QDRANT_URL", "EMBEDDING_MODEL",
+        "TWINSELF_LLM_PROVIDER", "OPENAI_BASE_URL", "OPENAI_API_KEY", "GEMINI_BASE_URL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A private copy of the sample persona, safe to edit."""
+    target = tmp_path / "data"
+    shutil.copytree(sample_data_dir(), target)
+    return target
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, data_dir: Path) -> SettingsFactory:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {"home": tmp_path / "home", "data_dir": data_dir}
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbedder:
+    return build_embedder(Settings(_env_file=None))  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def store(make_settings: SettingsFactory) -> Iterator[QdrantVectorStore]:
+    opened = build_vector_store(make_settings())
+    yield opened
+    opened.close()

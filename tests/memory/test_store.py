@@ -1,0 +1,89 @@
+"""One contract for the vector store, run against each way of opening Qdrant we can run here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from qdrant_client import QdrantClient
+
+from twinself.errors import MemoryUnavailable
+from twinself.memory.store import QdrantVectorStore, StoredPoint, build_vector_store, point_id
+
+
+@pytest.fixture(params=["embedded-folder", "in-memory"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[QdrantVectorStore]:
+    if request.param == "embedded-folder":
+        client = QdrantClient(path=str(tmp_path / "q"))
+    else:
+        client = QdrantClient(location=":memory:")
+    store = QdrantVectorStore(client, request.param, remote=False)
+    yield store
+    store.close()
+
+
+def unit(i: int, dim: int = 4) -> list[float]:
+    return [1.0 if j == i % dim else 0.0 for j in range(dim)]
+
+
+def points(source: str, n: int) -> list[StoredPoint]:
+    return [
+        StoredPoint(point_id("c", source, i), unit(i), {"source": source, "text": f"{source}#{i}"})
+        for i in range(n)
+    ]
+
+
+def test_upsert_count_search(any_store: QdrantVectorStore) -> None:
+    any_store.ensure_collection("c", 4)
+    any_store.upsert("c", points("a.md", 3) + points("b.md", 2))
+    assert any_store.count("c") == 5
+    hits = any_store.search("c", unit(1), 2)
+    assert [h.payload["text"] for h in hits][0] in {"a.md#1", "b.md#1"}
+    assert hits[0].score == pytest.approx(1.0)
+    assert hits[0].score >= hits[1].score
+
+
+def test_upsert_is_idempotent_by_deterministic_id(any_store: QdrantVectorStore) -> None:
+    any_store.ensure_collection("c", 4)
+    any_store.upsert("c", points("a.md", 3))
+    any_store.upsert("c", points("a.md", 3))
+    assert any_store.count("c") == 3
+    assert point_id("c", "a.md", 0) == point_id("c", "a.md", 0) != point_id("c", "a.md", 1)
+
+
+def test_delete_sources_removes_only_that_file(any_store: QdrantVectorStore) -> None:
+    any_store.ensure_collection("c", 4)
+    any_store.upsert("c", points("a.md", 3) + points("b.md", 2))
+    any_store.delete_sources("c", ["a.md"])
+    assert any_store.count("c") == 2
+    assert {h.payload["source"] for h in any_store.search("c", unit(0), 10)} == {"b.md"}
+
+
+def test_missing_collection_reads_as_empty(any_store: QdrantVectorStore) -> None:
+    assert any_store.count("nothing") == 0
+    assert any_store.search("nothing", unit(0), 3) == []
+    any_store.delete_sources("nothing", ["a.md"])
+    any_store.delete_collection("nothing")
+
+
+def test_dimension_mismatch_says_how_to_fix(any_store: QdrantVectorStore) -> None:
+    any_store.ensure_collection("c", 4)
+    with pytest.raises(MemoryUnavailable, match="rebuild --force"):
+        any_store.ensure_collection("c", 8)
+
+
+def test_second_process_on_embedded_folder_gets_a_clear_error(make_settings) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings()
+    first = build_vector_store(settings)
+    try:
+        with pytest.raises(MemoryUnavailable, match="in use by another twinself process"):
+            build_vector_store(settings)
+    finally:
+        first.close()
+
+
+def test_unreachable_server_says_how_to_fix(make_settings) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(qdrant_url="http://127.0.0.1:9")
+    with pytest.raises(MemoryUnavailable, match="unset QDRANT_URL"):
+        build_vector_store(settings)
