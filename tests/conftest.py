@@ -21,8 +21,15 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     """No developer .env or exported variable leaks into a test."""
     monkeypatch.chdir(tmp_path)
     for name in (
-        "TWINSELF_HOME", "TWINSELF_DATA_DIR", "GOOGLE_API_KEY", "QDRANT_URL", "EMBEDDING_MODEL",
-        "TWINSELF_LLM_PROVIDER", "OPENAI_BASE_URL", "OPENAI_API_KEY", "GEMINI_BASE_URL",
+        "TWINSELF_HOME",
+        "TWINSELF_DATA_DIR",
+        "GOOGLE_API_KEY",
+        "QDRANT_URL",
+        "EMBEDDING_MODEL",
+        "TWINSELF_LLM_PROVIDER",
+        "OPENAI_BASE_URL",
+        "OPENAI_API_KEY",
+        "GEMINI_BASE_URL",
     ):
         monkeypatch.delenv(name, raising=False)
 

@@ -41,13 +41,17 @@ def test_every_command_has_help_with_an_example() -> None:
 
 def test_validate_reports_file_line_and_fails(env: dict[str, str], data_dir: Path) -> None:
     assert runner.invoke(app, ["validate"]).exit_code == 0
-    (data_dir / "episodic_data" / "bad.json").write_text('[\n  {"user_query": 1}\n]', encoding="utf-8")
+    (data_dir / "episodic_data" / "bad.json").write_text(
+        '[\n  {"user_query": 1}\n]', encoding="utf-8"
+    )
     result = runner.invoke(app, ["validate"])
     assert result.exit_code == 1
     assert "episodic_data/bad.json:2" in result.output
 
 
-def test_bad_setting_is_a_clear_error_not_a_trace(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_setting_is_a_clear_error_not_a_trace(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TWINSELF_CHUNK_OVERLAP", "5000")
     result = runner.invoke(app, ["validate"])
     assert result.exit_code == 1
@@ -89,7 +93,10 @@ def test_smart_rebuild_script_and_json_lines_in_a_real_process(env: dict[str, st
     process_env = {**os.environ, **env}
     script = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "smart_rebuild.py"), "--json"],
-        env=process_env, capture_output=True, text=True, timeout=300,
+        env=process_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert script.returncode == 0, script.stderr
     assert json.loads(script.stdout)["points"]["semantic"] > 0
@@ -97,7 +104,11 @@ def test_smart_rebuild_script_and_json_lines_in_a_real_process(env: dict[str, st
     questions = "Hi there!\n\nWhere do you work?\nWhat is your favourite Pokémon?\n"
     asked = subprocess.run(
         [sys.executable, "-m", "twinself.cli", "ask", "--json", "-"],
-        input=questions, env=process_env, capture_output=True, text=True, timeout=300,
+        input=questions,
+        env=process_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert asked.returncode == 0, asked.stderr
     lines = [json.loads(line) for line in asked.stdout.splitlines()]

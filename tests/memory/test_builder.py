@@ -11,7 +11,12 @@ from tests.conftest import SettingsFactory
 from twinself.config.settings import Settings
 from twinself.errors import DataValidationError
 from twinself.memory.builder import MemoryBuilder, RebuildReport
-from twinself.memory.documents import MemoryType, collection_name
+from twinself.memory.documents import (
+    MemoryType,
+    chunk_file,
+    collection_name,
+    list_source_files,
+)
 from twinself.memory.embedding import SentenceTransformerEmbedder
 from twinself.memory.store import QdrantVectorStore
 from twinself.twin.factory import build_memory_builder
@@ -36,8 +41,14 @@ class CountingEmbedder:
         return self.inner.embed_query(text)
 
 
-KEEP = {"about_me.md", "hobbies.md", "talks_and_writing.md", "greetings_and_smalltalk.json",
-        "rules.json", "system_prompt.md"}
+KEEP = {
+    "about_me.md",
+    "hobbies.md",
+    "talks_and_writing.md",
+    "greetings_and_smalltalk.json",
+    "rules.json",
+    "system_prompt.md",
+}
 
 
 @pytest.fixture
@@ -65,11 +76,21 @@ def counting(embedder: SentenceTransformerEmbedder) -> CountingEmbedder:
 
 
 def rebuild(
-    builder: MemoryBuilder, store: QdrantVectorStore, embedder: CountingEmbedder, force: bool = False
+    builder: MemoryBuilder,
+    store: QdrantVectorStore,
+    embedder: CountingEmbedder,
+    force: bool = False,
 ) -> RebuildReport:
     embedder.embedded.clear()
     plan = builder.plan(store, embedder.model_name, embedder.dimension, force=force)
     return builder.apply(plan, store, embedder)
+
+
+def file_texts(builder: MemoryBuilder, path: Path) -> list[str]:
+    """Every text the builder embeds for one semantic file: its chunks and their paragraphs."""
+    [source] = [s for s in list_source_files(builder.data_dir, SEMANTIC) if s.path == path]
+    chunks = chunk_file(source, builder.chunk_size, builder.chunk_overlap)
+    return [t for c in chunks for t in c.all_embedding_texts]
 
 
 def sources_in_store(store: QdrantVectorStore, settings: Settings) -> dict[str, int]:
@@ -82,22 +103,27 @@ def sources_in_store(store: QdrantVectorStore, settings: Settings) -> dict[str, 
 
 def test_first_build_then_nothing_to_do(builder, store, counting, settings) -> None:  # type: ignore[no-untyped-def]
     first = rebuild(builder, store, counting)
-    chunks = len(counting.embedded)
-    assert first.points[SEMANTIC] > 10 and sum(first.points.values()) == chunks
+    assert first.points[SEMANTIC] > 10 and first.embedded_chunks == sum(first.points.values())
+    assert len(counting.embedded) > first.embedded_chunks  # paragraphs are embedded too
     second = rebuild(builder, store, counting)
     assert not second.plan.has_changes
     assert counting.embedded == []
     assert second.points == first.points
 
 
-def test_modify_add_delete_touch_only_that_file(builder, store, counting, settings, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
+def test_modify_add_delete_touch_only_that_file(
+    builder, store, counting, settings, data_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
     rebuild(builder, store, counting)
     before = sources_in_store(store, settings)
     semantic = data_dir / "semantic_data"
 
     # Modify: one file gets a new section; only its chunks are embedded again.
     hobbies = semantic / "hobbies.md"
-    hobbies.write_text(hobbies.read_text(encoding="utf-8") + "\n## Chess\nI play chess on Sundays.\n", encoding="utf-8")
+    hobbies.write_text(
+        hobbies.read_text(encoding="utf-8") + "\n## Chess\nI play chess on Sundays.\n",
+        encoding="utf-8",
+    )
     report = rebuild(builder, store, counting)
     assert report.plan.changes[SEMANTIC].modified == ["hobbies.md"]
     after_modify = sources_in_store(store, settings)
@@ -105,7 +131,8 @@ def test_modify_add_delete_touch_only_that_file(builder, store, counting, settin
     assert {k: v for k, v in after_modify.items() if k != "hobbies.md"} == {
         k: v for k, v in before.items() if k != "hobbies.md"
     }
-    assert len(counting.embedded) == after_modify["hobbies.md"]
+    assert report.embedded_chunks == after_modify["hobbies.md"]
+    assert counting.embedded == file_texts(builder, data_dir / "semantic_data" / "hobbies.md")
     assert any("I play chess on Sundays." in t for t in counting.embedded)
 
     # Add: exactly the new file's chunks.
@@ -126,7 +153,9 @@ def test_modify_add_delete_touch_only_that_file(builder, store, counting, settin
     assert report.points[SEMANTIC] == sum(expected.values())
 
 
-def test_episodic_file_change_leaves_other_memories_alone(builder, store, counting, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
+def test_episodic_file_change_leaves_other_memories_alone(
+    builder, store, counting, data_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
     first = rebuild(builder, store, counting)
     path = data_dir / "episodic_data" / "greetings_and_smalltalk.json"
     entries = json.loads(path.read_text(encoding="utf-8"))
@@ -135,7 +164,7 @@ def test_episodic_file_change_leaves_other_memories_alone(builder, store, counti
     report = rebuild(builder, store, counting)
     assert report.points[MemoryType.EPISODIC] == first.points[MemoryType.EPISODIC] + 1
     assert report.points[SEMANTIC] == first.points[SEMANTIC]
-    assert len(counting.embedded) == len(entries)
+    assert report.embedded_chunks == len(entries) == len(counting.embedded)
 
 
 def test_dry_run_plan_writes_nothing(builder, settings, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
@@ -144,22 +173,30 @@ def test_dry_run_plan_writes_nothing(builder, settings, data_dir: Path) -> None:
     assert not settings.home.exists()
 
 
-def test_invalid_data_stops_before_anything_is_written(builder, store, counting, settings, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_data_stops_before_anything_is_written(
+    builder, store, counting, settings, data_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
     first = rebuild(builder, store, counting)
     manifest_before = settings.manifest_path.read_bytes()
-    (data_dir / "semantic_data" / "hobbies.md").write_text("# Changed\nNew text.\n", encoding="utf-8")
+    (data_dir / "semantic_data" / "hobbies.md").write_text(
+        "# Changed\nNew text.\n", encoding="utf-8"
+    )
     (data_dir / "episodic_data" / "broken.json").write_text("[{", encoding="utf-8")
-    with pytest.raises(DataValidationError, match="broken.json:1"):
+    with pytest.raises(DataValidationError, match=r"broken\.json:1"):
         rebuild(builder, store, counting)
     assert settings.manifest_path.read_bytes() == manifest_before
-    assert {m: store.count(collection_name(settings.user_prefix, m)) for m in MemoryType} == first.points
+    assert {
+        m: store.count(collection_name(settings.user_prefix, m)) for m in MemoryType
+    } == first.points
 
 
-def test_force_and_out_of_sync_store_rebuild_the_whole_memory(builder, store, counting, settings) -> None:  # type: ignore[no-untyped-def]
+def test_force_and_out_of_sync_store_rebuild_the_whole_memory(
+    builder, store, counting, settings
+) -> None:  # type: ignore[no-untyped-def]
     first = rebuild(builder, store, counting)
-    total = len(counting.embedded)
+    texts = list(counting.embedded)
     forced = rebuild(builder, store, counting, force=True)
-    assert len(counting.embedded) == total and forced.points == first.points
+    assert counting.embedded == texts and forced.points == first.points
 
     # Someone wiped a collection behind our back: that memory is rebuilt whole.
     store.delete_collection(collection_name(settings.user_prefix, MemoryType.PROCEDURAL))
@@ -168,17 +205,21 @@ def test_force_and_out_of_sync_store_rebuild_the_whole_memory(builder, store, co
     assert reason is not None and "out of sync" in reason
     assert report.plan.changes[SEMANTIC].rebuild_reason is None
     assert report.points == first.points
-    assert len(counting.embedded) == first.points[MemoryType.PROCEDURAL]
+    assert report.embedded_chunks == first.points[MemoryType.PROCEDURAL]
 
 
 def test_changed_chunk_size_rebuilds_everything(make_settings, store, counting) -> None:  # type: ignore[no-untyped-def]
     rebuild(build_memory_builder(make_settings()), store, counting)
-    report = rebuild(build_memory_builder(make_settings(chunk_size=400, chunk_overlap=50)), store, counting)
+    report = rebuild(
+        build_memory_builder(make_settings(chunk_size=400, chunk_overlap=50)), store, counting
+    )
     assert "chunk_size" in (report.plan.changes[SEMANTIC].rebuild_reason or "")
     assert max(len(t) for t in counting.embedded) <= 400 + 200  # chunk + its heading path
 
 
-def test_corrupt_manifest_means_a_full_rebuild_not_a_crash(builder, store, counting, settings) -> None:  # type: ignore[no-untyped-def]
+def test_corrupt_manifest_means_a_full_rebuild_not_a_crash(
+    builder, store, counting, settings
+) -> None:  # type: ignore[no-untyped-def]
     first = rebuild(builder, store, counting)
     settings.manifest_path.write_text("{not json", encoding="utf-8")
     report = rebuild(builder, store, counting)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from twinself.memory.chunking import chunk_markdown, split_sections
@@ -19,7 +21,11 @@ def test_file_shorter_than_a_chunk_is_one_chunk_with_its_heading_path() -> None:
 def test_heading_path_pops_to_the_right_level() -> None:
     text = "# A\na\n## B\nb\n### C\nc\n## D\nd\n# E\ne\n"
     assert split_sections(text) == [
-        ("A", "a"), ("A > B", "b"), ("A > B > C", "c"), ("A > D", "d"), ("E", "e"),
+        ("A", "a"),
+        ("A > B", "b"),
+        ("A > B > C", "c"),
+        ("A > D", "d"),
+        ("E", "e"),
     ]
 
 
@@ -41,7 +47,7 @@ def test_long_headingless_file_respects_size_and_overlap() -> None:
     # Every sentence survives somewhere, and neighbours share text (the overlap).
     joined = " ".join(c.text for c in chunks)
     assert all(s in joined for s in sentences)
-    for first, second in zip(chunks, chunks[1:], strict=False):
+    for first, second in itertools.pairwise(chunks):
         assert second.text[:30] in first.text
     # Cuts fall on sentence ends, not mid-word.
     assert all(c.text.endswith(".") for c in chunks)

@@ -29,7 +29,9 @@ def unit(i: int, dim: int = 4) -> list[float]:
 
 def points(source: str, n: int) -> list[StoredPoint]:
     return [
-        StoredPoint(point_id("c", source, i), unit(i), {"source": source, "text": f"{source}#{i}"})
+        StoredPoint(
+            point_id("c", source, i), [unit(i)], {"source": source, "text": f"{source}#{i}"}
+        )
         for i in range(n)
     ]
 
@@ -39,7 +41,7 @@ def test_upsert_count_search(any_store: QdrantVectorStore) -> None:
     any_store.upsert("c", points("a.md", 3) + points("b.md", 2))
     assert any_store.count("c") == 5
     hits = any_store.search("c", unit(1), 2)
-    assert [h.payload["text"] for h in hits][0] in {"a.md#1", "b.md#1"}
+    assert hits[0].payload["text"] in {"a.md#1", "b.md#1"}
     assert hits[0].score == pytest.approx(1.0)
     assert hits[0].score >= hits[1].score
 
@@ -58,6 +60,15 @@ def test_delete_sources_removes_only_that_file(any_store: QdrantVectorStore) -> 
     any_store.delete_sources("c", ["a.md"])
     assert any_store.count("c") == 2
     assert {h.payload["source"] for h in any_store.search("c", unit(0), 10)} == {"b.md"}
+
+
+def test_a_point_scores_as_its_best_vector(any_store: QdrantVectorStore) -> None:
+    any_store.ensure_collection("c", 4)
+    any_store.upsert("c", [StoredPoint(point_id("c", "m", 0), [unit(0), unit(2)], {"source": "m"})])
+    any_store.upsert("c", [StoredPoint(point_id("c", "s", 0), [unit(1)], {"source": "s"})])
+    assert any_store.search("c", unit(2), 1)[0].payload["source"] == "m"
+    assert any_store.search("c", unit(2), 1)[0].score == pytest.approx(1.0)
+    assert any_store.search("c", unit(1), 1)[0].payload["source"] == "s"
 
 
 def test_missing_collection_reads_as_empty(any_store: QdrantVectorStore) -> None:

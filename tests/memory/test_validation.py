@@ -30,8 +30,12 @@ def test_missing_folder_is_reported(tmp_path: Path) -> None:
 
 
 def test_json_syntax_error_names_file_and_line(data_dir: Path) -> None:
-    write(data_dir / "episodic_data" / "bad.json", '[\n  {"user_query": "a",\n  "your_response": }\n]')
-    assert errors(data_dir) == ["episodic_data/bad.json:3: invalid JSON: Expecting value (column 20)"]
+    write(
+        data_dir / "episodic_data" / "bad.json", '[\n  {"user_query": "a",\n  "your_response": }\n]'
+    )
+    assert errors(data_dir) == [
+        "episodic_data/bad.json:3: invalid JSON: Expecting value (column 20)"
+    ]
 
 
 def test_missing_and_empty_fields_name_the_entry_line(data_dir: Path) -> None:
@@ -56,7 +60,10 @@ def test_missing_and_empty_fields_name_the_entry_line(data_dir: Path) -> None:
 def test_duplicate_entries_across_files_are_found(data_dir: Path) -> None:
     entry = {"user_query": "Same?", "your_response": "Same."}
     write(data_dir / "episodic_data" / "a.json", json.dumps([entry], indent=2))
-    write(data_dir / "episodic_data" / "b.json", json.dumps([{"user_query": "other", "your_response": "x"}, entry], indent=2))
+    write(
+        data_dir / "episodic_data" / "b.json",
+        json.dumps([{"user_query": "other", "your_response": "x"}, entry], indent=2),
+    )
     assert errors(data_dir) == ["episodic_data/b.json:6: entry 2 duplicates a.json:2"]
 
 
@@ -84,7 +91,10 @@ def test_wrong_top_level_and_empty_files(data_dir: Path, payload: str, message: 
 
 
 def test_bad_encoding_names_the_line(data_dir: Path) -> None:
-    write(data_dir / "semantic_data" / "latin1.md", "# Title\nline two\nG\xf6teborg\n".encode("latin-1"))
+    write(
+        data_dir / "semantic_data" / "latin1.md",
+        "# Title\nline two\nG\xf6teborg\n".encode("latin-1"),
+    )
     assert errors(data_dir) == [
         "semantic_data/latin1.md:3: not UTF-8 text (byte 18); re-save the file as UTF-8"
     ]

@@ -29,8 +29,11 @@ def test_answer_comes_with_sorted_sources_of_each_memory(built_runtime: TwinRunt
 
 def test_offline_answer_uses_only_retrieved_fact_sentences(built_runtime: TwinRuntime) -> None:
     twin = built_runtime.twin()
-    for question in ("What do you do for fun?", "Which programming languages do you use?",
-                     "Where did you grow up?"):
+    for question in (
+        "What do you do for fun?",
+        "Which programming languages do you use?",
+        "Where did you grow up?",
+    ):
         answer = twin.answer(question)
         assert answer.response != DONT_KNOW
         retrieved = {c.text.rstrip(".") for c in fact_sentences(answer.prompt.facts)}
@@ -61,7 +64,9 @@ def test_history_is_trimmed_to_the_last_turns(built_runtime: TwinRuntime) -> Non
     history = [ChatTurn("user" if i % 2 == 0 else "assistant", f"turn {i}") for i in range(20)]
     answer = twin.answer("And your hobbies?", history)
     assert [t.content for t in answer.prompt.messages] == [f"turn {i}" for i in range(14, 20)]
-    assert "Rules I follow" in answer.prompt.system and "Facts from my memory" in answer.prompt.system
+    assert (
+        "Rules I follow" in answer.prompt.system and "Facts from my memory" in answer.prompt.system
+    )
 
 
 def test_empty_question_is_refused(built_runtime: TwinRuntime) -> None:

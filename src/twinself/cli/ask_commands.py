@@ -134,7 +134,10 @@ def chat() -> None:
                 err_console.print(f"\n[red]{exc}[/]", highlight=False)
                 continue
             if stream.answer is not None:
-                history += [ChatTurn("user", question), ChatTurn("assistant", stream.answer.response)]
+                history += [
+                    ChatTurn("user", question),
+                    ChatTurn("assistant", stream.answer.response),
+                ]
                 last_sources = stream.sources
 
 

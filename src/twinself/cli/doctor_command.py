@@ -45,8 +45,12 @@ def _check_data(ctx: Context) -> Check:
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         shown = "; ".join(p.render(root) for p in errors[:3])
-        return Check("data", False, f"{len(errors)} error(s) in {root}: {shown}",
-                     "Run `twinself validate` for the full list and fix each one.")
+        return Check(
+            "data",
+            False,
+            f"{len(errors)} error(s) in {root}: {shown}",
+            "Run `twinself validate` for the full list and fix each one.",
+        )
     persona = load_persona(root, ctx.settings.system_prompt_file, ctx.settings.bot_name)
     return Check("data", True, f"{root} is valid; persona {persona.name!r} ({persona.prompt_file})")
 
@@ -55,8 +59,11 @@ def _check_embedder(ctx: Context) -> Check:
     started = time.perf_counter()
     ctx.embedder = build_embedder(ctx.settings)
     seconds = time.perf_counter() - started
-    return Check("embedding model", True,
-                 f"{ctx.embedder.model_name} ({ctx.embedder.dimension}-d) loaded in {seconds:.1f}s")
+    return Check(
+        "embedding model",
+        True,
+        f"{ctx.embedder.model_name} ({ctx.embedder.dimension}-d) loaded in {seconds:.1f}s",
+    )
 
 
 def _check_store(ctx: Context) -> Check:
@@ -77,9 +84,7 @@ def _check_freshness(ctx: Context) -> Check:
     plan = builder.plan(ctx.store, ctx.embedder.model_name, ctx.embedder.dimension)
     if not plan.has_changes:
         return Check("memory freshness", True, "the memory matches the data folder")
-    pending = sum(
-        len(c.added) + len(c.modified) + len(c.deleted) for c in plan.changes.values()
-    )
+    pending = sum(len(c.added) + len(c.modified) + len(c.deleted) for c in plan.changes.values())
     reasons = {c.rebuild_reason for c in plan.changes.values() if c.rebuild_reason}
     detail = f"{pending} file(s) changed since the last build" + (
         f"; {', '.join(sorted(reasons))}" if reasons else ""
@@ -97,19 +102,30 @@ def _check_provider(ctx: Context) -> Check:
             return Check("provider", True, "offline extractive answerer (no key, no network)")
         started = time.perf_counter()
         reply = llm.generate(
-            Prompt(system="Reply with the single word OK.", messages=(), question="Ping",
-                   persona_name="doctor")
+            Prompt(
+                system="Reply with the single word OK.",
+                messages=(),
+                question="Ping",
+                persona_name="doctor",
+            )
         )
         seconds = time.perf_counter() - started
-        return Check("provider", True,
-                     f"{llm.name}/{llm.model} answered in {seconds:.1f}s "
-                     f"({reply.usage.total_tokens} tokens)")
+        return Check(
+            "provider",
+            True,
+            f"{llm.name}/{llm.model} answered in {seconds:.1f}s "
+            f"({reply.usage.total_tokens} tokens)",
+        )
     finally:
         llm.close()
 
 
 CHECKS: list[Callable[[Context], Check]] = [
-    _check_data, _check_embedder, _check_store, _check_freshness, _check_provider,
+    _check_data,
+    _check_embedder,
+    _check_store,
+    _check_freshness,
+    _check_provider,
 ]
 
 

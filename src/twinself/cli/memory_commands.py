@@ -8,7 +8,14 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from twinself.cli.app import handle_errors, load_settings
@@ -32,7 +39,7 @@ def progress_bar() -> Iterator[ProgressReporter]:
         console=Console(stderr=True),
         transient=False,
     ) as progress:
-        task: list[int] = []
+        task: list[TaskID] = []
 
         def report(description: str | None, count: int) -> None:
             if description is not None:
@@ -67,7 +74,9 @@ def validate() -> None:
         console.print(f"{len(errors)} error(s) in {root}: fix them before `twinself rebuild`.")
         raise typer.Exit(1)
     warnings = len(problems) - len(errors)
-    console.print(f"[green]OK[/]: {root} is valid" + (f" ({warnings} warning(s))" if warnings else ""))
+    console.print(
+        f"[green]OK[/]: {root} is valid" + (f" ({warnings} warning(s))" if warnings else "")
+    )
 
 
 def _summary_table(plan: RebuildPlan, report: RebuildReport | None) -> Table:
@@ -104,8 +113,12 @@ def _plan_as_json(plan: RebuildPlan, report: RebuildReport | None) -> str:
 
 
 def rebuild(
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would change; write nothing."),
-    force: bool = typer.Option(False, "--force", help="Re-embed every file, not only changed ones."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print what would change; write nothing."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Re-embed every file, not only changed ones."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
 ) -> None:
     """Build the memory, re-embedding only files added, modified or deleted since the last build.
@@ -161,4 +174,3 @@ def _existing_store(settings: Settings) -> VectorStore | None:
 def register(app: typer.Typer) -> None:
     app.command()(handle_errors(validate))
     app.command()(handle_errors(rebuild))
-

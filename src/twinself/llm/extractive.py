@@ -95,9 +95,7 @@ def topic_words_found(question: str, facts: Sequence[Passage]) -> bool:
     }
     if not topic:
         return True  # nothing to check ("How are you?")
-    vocabulary = {
-        _stem(w) for p in facts for w in _WORD.findall(f"{p.heading} {p.text}".lower())
-    }
+    vocabulary = {_stem(w) for p in facts for w in _WORD.findall(f"{p.heading} {p.text}".lower())}
     return bool(topic & vocabulary)
 
 

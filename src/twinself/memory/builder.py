@@ -166,13 +166,19 @@ class MemoryBuilder:
             pending[memory] = chunks
 
         total = sum(len(c) for c in pending.values())
-        vectors: dict[MemoryType, list[list[float]]] = {}
+        texts = {
+            memory: [text for chunk in chunks for text in chunk.all_embedding_texts]
+            for memory, chunks in pending.items()
+        }
+        vectors: dict[MemoryType, list[list[list[float]]]] = {}
         if total:
-            report(f"Embedding {total} chunks", total)
+            count = sum(len(t) for t in texts.values())
+            report(f"Embedding {total} chunks ({count} texts)", count)
             for memory, chunks in pending.items():
-                vectors[memory] = embedder.embed_documents(
-                    [c.embedding_text for c in chunks], lambda n: report(None, n)
-                )
+                flat = iter(embedder.embed_documents(texts[memory], lambda n: report(None, n)))
+                vectors[memory] = [
+                    [next(flat) for _ in chunk.all_embedding_texts] for chunk in chunks
+                ]
 
         for memory, change in plan.changes.items():
             name = self.collection(memory)
@@ -225,9 +231,7 @@ def _whole_rebuild_reason(
     if manifest is None:
         return None  # first build: every file is simply "added"
     if manifest.build != build:
-        changed = [
-            k for k, v in vars(build).items() if getattr(manifest.build, k) != v
-        ]
+        changed = [k for k, v in vars(build).items() if getattr(manifest.build, k) != v]
         return f"settings changed: {', '.join(changed)}"
     if store is not None:
         stored, expected = store.count(collection), manifest.chunk_count(memory)
@@ -237,12 +241,12 @@ def _whole_rebuild_reason(
 
 
 def _points(
-    collection: str, chunks: list[MemoryChunk], vectors: list[list[float]]
+    collection: str, chunks: list[MemoryChunk], vectors: list[list[list[float]]]
 ) -> list[StoredPoint]:
     return [
         StoredPoint(
             id=point_id(collection, chunk.source, chunk.chunk_index),
-            vector=vector,
+            vectors=vector,
             payload={
                 "memory": chunk.memory.value,
                 "source": chunk.source,

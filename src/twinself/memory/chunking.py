@@ -99,7 +99,9 @@ def split_text(text: str, chunk_size: int, chunk_overlap: int) -> list[str]:
     return pieces
 
 
-def chunk_markdown(markdown: str, chunk_size: int = 1000, chunk_overlap: int = 200) -> list[TextChunk]:
+def chunk_markdown(
+    markdown: str, chunk_size: int = 1000, chunk_overlap: int = 200
+) -> list[TextChunk]:
     if chunk_overlap >= chunk_size:
         raise ValueError("chunk_overlap must be smaller than chunk_size")
     return [

@@ -39,6 +39,13 @@ class MemoryChunk:
     # What the embedding model sees: heading context helps short chunks match questions.
     embedding_text: str
     extra: dict[str, str] = field(default_factory=dict)
+    # Each paragraph of a multi-paragraph chunk, embedded too: a chunk scores as its best
+    # matching part, so one relevant line in a long chunk is not drowned by the rest.
+    part_texts: tuple[str, ...] = ()
+
+    @property
+    def all_embedding_texts(self) -> list[str]:
+        return [self.embedding_text, *self.part_texts]
 
     @property
     def content_hash(self) -> str:
@@ -64,9 +71,7 @@ def list_source_files(data_dir: Path, memory: MemoryType) -> list[SourceFile]:
     paths = sorted(
         p for p in folder.rglob(f"*{memory.suffix}") if p.is_file() and not p.name.startswith(".")
     )
-    return [
-        SourceFile(memory, p, p.relative_to(folder).as_posix(), file_hash(p)) for p in paths
-    ]
+    return [SourceFile(memory, p, p.relative_to(folder).as_posix(), file_hash(p)) for p in paths]
 
 
 def read_text(path: Path) -> str:
@@ -91,6 +96,15 @@ def procedural_entries(payload: Any) -> list[tuple[str, str]]:
     return rules
 
 
+def _with_heading(heading: str, text: str) -> str:
+    return f"{heading}\n{text}" if heading else text
+
+
+def _paragraph_parts(heading: str, text: str) -> tuple[str, ...]:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return tuple(_with_heading(heading, line) for line in lines) if len(lines) > 1 else ()
+
+
 def chunk_file(source: SourceFile, chunk_size: int, chunk_overlap: int) -> list[MemoryChunk]:
     """Turn one valid file into chunks. Chunks never straddle files."""
     text = read_text(source.path)
@@ -102,7 +116,8 @@ def chunk_file(source: SourceFile, chunk_size: int, chunk_overlap: int) -> list[
                 chunk_index=i,
                 heading=piece.heading,
                 text=piece.text,
-                embedding_text=f"{piece.heading}\n{piece.text}" if piece.heading else piece.text,
+                embedding_text=_with_heading(piece.heading, piece.text),
+                part_texts=_paragraph_parts(piece.heading, piece.text),
             )
             for i, piece in enumerate(chunk_markdown(text, chunk_size, chunk_overlap))
         ]

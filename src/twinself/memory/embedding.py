@@ -35,8 +35,9 @@ class SentenceTransformerEmbedder:
         self._model = model
         self.model_name = model_name
         # Renamed in sentence-transformers 6; keep working with older releases too.
-        get_dimension = getattr(model, "get_embedding_dimension", None) or getattr(
-            model, "get_sentence_embedding_dimension"
+        get_dimension = (
+            getattr(model, "get_embedding_dimension", None)
+            or model.get_sentence_embedding_dimension
         )
         dimension = get_dimension()
         if dimension is None:
@@ -77,7 +78,7 @@ def build_embedder(settings: Settings) -> SentenceTransformerEmbedder:
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as transformers_logging
 
-    transformers_logging.disable_progress_bar()  # a bar per load clutters the CLI and logs
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # bar per load
 
     try:
         model = SentenceTransformer(location, device="cpu")

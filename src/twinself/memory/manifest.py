@@ -15,6 +15,8 @@ from pathlib import Path
 from twinself.memory.documents import MemoryType
 
 MANIFEST_FORMAT = 1
+# Bumped whenever what is stored per chunk changes, so old stores are rebuilt, not misread.
+STORE_LAYOUT = "multivector-paragraphs-1"
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class BuildSettings:
     chunk_size: int
     chunk_overlap: int
     collection_prefix: str
+    store_layout: str = STORE_LAYOUT
 
 
 @dataclass
@@ -59,7 +62,8 @@ def load_manifest(path: Path) -> Manifest | None:
         if raw.get("format") != MANIFEST_FORMAT:
             raise ManifestCorrupt(f"unknown manifest format {raw.get('format')!r}")
         return Manifest(
-            build=BuildSettings(**raw["build"]),
+            # A manifest from before store layouts were recorded describes an older layout.
+            build=BuildSettings(**{"store_layout": "", **raw["build"]}),
             files={
                 MemoryType(memory): {name: FileRecord(**rec) for name, rec in records.items()}
                 for memory, records in raw["files"].items()

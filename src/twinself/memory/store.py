@@ -23,7 +23,8 @@ def point_id(collection: str, source: str, chunk_index: int) -> str:
 @dataclass(frozen=True)
 class StoredPoint:
     id: str
-    vector: list[float]
+    # One or more vectors; a query scores against the best of them (late interaction).
+    vectors: list[list[float]]
     payload: dict[str, Any]
 
 
@@ -52,7 +53,10 @@ class VectorStore(Protocol):
 
 
 class QdrantVectorStore:
-    """Cosine distance on normalised vectors; `source` is indexed so a file's chunks go at once."""
+    """Multivector points (MaxSim) on normalised vectors, so a point scores as its best vector.
+
+    `source` is indexed on a server, so a file's chunks are deleted at once.
+    """
 
     def __init__(
         self, client: QdrantClient, location: str, *, remote: bool, upsert_batch: int = 256
@@ -67,17 +71,25 @@ class QdrantVectorStore:
 
     def ensure_collection(self, name: str, dimension: int) -> None:
         if self.collection_exists(name):
-            info = self._client.get_collection(name)
-            vectors = info.config.params.vectors
+            vectors = self._client.get_collection(name).config.params.vectors
             size = vectors.size if isinstance(vectors, models.VectorParams) else None
-            if size != dimension:
+            ours = isinstance(vectors, models.VectorParams) and vectors.multivector_config
+            if size != dimension or not ours:
                 raise MemoryUnavailable(
-                    f"Collection {name} holds {size}-d vectors but the embedding model makes "
-                    f"{dimension}-d ones; run `twinself rebuild --force` to rebuild it."
+                    f"Collection {name} was not built for this embedding model ({size}-d, "
+                    f"{dimension}-d expected) or by this version of twinself; run "
+                    "`twinself rebuild --force` to rebuild it."
                 )
             return
         self._client.create_collection(
-            name, vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE)
+            name,
+            vectors_config=models.VectorParams(
+                size=dimension,
+                distance=models.Distance.COSINE,
+                multivector_config=models.MultiVectorConfig(
+                    comparator=models.MultiVectorComparator.MAX_SIM
+                ),
+            ),
         )
         if self._remote:  # embedded mode has no payload indexes and warns about them
             self._client.create_payload_index(name, "source", models.PayloadSchemaType.KEYWORD)
@@ -91,7 +103,9 @@ class QdrantVectorStore:
             batch = points[start : start + self._upsert_batch]
             self._client.upsert(
                 name,
-                points=[models.PointStruct(id=p.id, vector=p.vector, payload=p.payload) for p in batch],
+                points=[
+                    models.PointStruct(id=p.id, vector=p.vectors, payload=p.payload) for p in batch
+                ],
                 wait=True,
             )
 
@@ -112,7 +126,9 @@ class QdrantVectorStore:
     def search(self, name: str, vector: Sequence[float], limit: int) -> list[ScoredPayload]:
         if limit <= 0 or not self.collection_exists(name):
             return []
-        response = self._client.query_points(name, query=list(vector), limit=limit, with_payload=True)
+        response = self._client.query_points(
+            name, query=[list(vector)], limit=limit, with_payload=True
+        )
         return [ScoredPayload(float(p.score), dict(p.payload or {})) for p in response.points]
 
     def count(self, name: str) -> int:

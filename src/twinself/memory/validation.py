@@ -91,8 +91,12 @@ def _check_entry(
 
 def _entry_key(memory: MemoryType, entry: dict[str, Any]) -> str:
     if memory is MemoryType.EPISODIC:
-        return json.dumps([entry.get("user_query", "").strip().lower(),
-                           entry.get("your_response", "").strip().lower()])
+        return json.dumps(
+            [
+                entry.get("user_query", "").strip().lower(),
+                entry.get("your_response", "").strip().lower(),
+            ]
+        )
     return json.dumps([str(entry.get(k, "")).strip().lower() for k in sorted(entry)])
 
 
@@ -104,7 +108,9 @@ def _check_json_file(
     except json.JSONDecodeError as exc:
         return [Problem(path, f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno)]
     if not isinstance(payload, list):
-        return [Problem(path, f"expected a JSON array of entries, found {type(payload).__name__}", 1)]
+        return [
+            Problem(path, f"expected a JSON array of entries, found {type(payload).__name__}", 1)
+        ]
     if not payload:
         return [Problem(path, "the array is empty; add entries or delete the file", 1)]
     problems: list[Problem] = []

@@ -34,7 +34,7 @@ class RetrievedMemory:
 
 def _passage(memory: MemoryType, score: float, payload: dict[str, Any]) -> Passage:
     return Passage(
-        memory=memory.value,  # type: ignore[arg-type]  # MemoryType values are the Literal's
+        memory=memory.value,
         source=str(payload.get("source", "")),
         heading=str(payload.get("heading", "")),
         text=str(payload.get("text", "")),

@@ -95,7 +95,9 @@ class Twin:
         self.llm = llm
         self._max_question_chars = max_question_chars
 
-    def _prepare(self, question: str, history: Sequence[ChatTurn]) -> tuple[Prompt, RetrievedMemory]:
+    def _prepare(
+        self, question: str, history: Sequence[ChatTurn]
+    ) -> tuple[Prompt, RetrievedMemory]:
         question = question.strip()
         if not question:
             raise InvalidQuestion("The question is empty; ask something.")

@@ -1,0 +1,45 @@
+# twinself: `make run` to chat with the sample twin, `make test` to run the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch first, and exactly this version: it is a CPU build. A plain `torch` (pulled in by
+# sentence-transformers) would be a multi-GB CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck install rebuild chat benchmarks clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "twinself needs Python 3.11 or newer")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+rebuild: $(STAMP)
+	$(BIN)/twinself rebuild
+
+chat: $(STAMP)
+	$(BIN)/twinself chat
+
+# Build the sample persona's memory (only what changed), then talk to the twin.
+run: rebuild chat
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks scripts
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: $(STAMP) lint typecheck
+	$(BIN)/python -m pytest -p no:deepeval -q
+
+benchmarks: $(STAMP)
+	$(BIN)/python benchmarks/retrieval_accuracy.py
+	$(BIN)/python benchmarks/rebuild_time.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

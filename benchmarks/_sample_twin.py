@@ -1,0 +1,28 @@
+"""Build the sample persona's memory in a throwaway TWINSELF_HOME, for the benchmarks."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from twinself.config.settings import Settings, sample_data_dir
+from twinself.twin.factory import TwinRuntime, build_memory_builder
+
+BENCHMARKS = Path(__file__).resolve().parent
+
+
+def benchmark_settings(home: Path | None = None, data_dir: Path | None = None) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        home=home or Path(tempfile.mkdtemp(prefix="twinself-bench-")),
+        data_dir=data_dir or sample_data_dir(),
+        llm_provider="offline",
+    )
+
+
+def built_runtime(settings: Settings) -> TwinRuntime:
+    runtime = TwinRuntime.open(settings)
+    builder = build_memory_builder(settings)
+    plan = builder.plan(runtime.store, runtime.embedder.model_name, runtime.embedder.dimension)
+    builder.apply(plan, runtime.store, runtime.embedder)
+    return runtime
