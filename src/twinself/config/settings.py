@@ -70,7 +70,7 @@ class Settings(BaseSettings):
         default=6,
         ge=0,
         validation_alias="TWINSELF_HISTORY_TURNS",
-        description="How many recent conversation turns go into the prompt.",
+        description="How many recent conversation messages (user or assistant) go into the prompt.",
     )
 
     # --- language model ----------------------------------------------------------------
