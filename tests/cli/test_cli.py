@@ -12,6 +12,7 @@ import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
+from tests.fakes.gemini_server import FakeGeminiServer
 from twinself.cli.app import app
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,7 +79,8 @@ def test_rebuild_dry_run_then_build_then_ask_json(env: dict[str, str], tmp_path:
     assert set(payload) == {"response", "sources", "usage", "model", "provider"}
     assert payload["provider"] == "offline"
     assert set(payload["usage"]) == {"input_tokens", "output_tokens", "estimated"}
-    assert payload["sources"][0]["source"] == "hobbies.md"
+    top3 = list(dict.fromkeys(s["source"] for s in payload["sources"] if s["memory"] == "semantic"))
+    assert "hobbies.md" in top3[:3]
     assert set(payload["sources"][0]) == {"memory", "source", "heading", "text", "score"}
 
 
@@ -115,3 +117,29 @@ def test_smart_rebuild_script_and_json_lines_in_a_real_process(env: dict[str, st
     assert len(lines) == 3
     assert all(set(line) == {"response", "sources", "usage", "model", "provider"} for line in lines)
     assert "don't know" in lines[2]["response"].lower()
+
+
+def test_doctor_names_each_problem_with_its_fix(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    result = runner.invoke(app, ["doctor"])
+    assert result.exit_code == 1
+    assert "FAIL memory: empty" in result.stdout
+    assert "fix: Run `twinself rebuild`." in result.stdout
+    assert "ok   provider: offline" in result.stdout
+
+
+def test_doctor_reports_a_refused_gemini_key_without_printing_it(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeGeminiServer(api_key="the-right-key") as gemini:
+        monkeypatch.setenv("COLUMNS", "200")
+        monkeypatch.setenv("TWINSELF_LLM_PROVIDER", "gemini")
+        monkeypatch.setenv("GOOGLE_API_KEY", "AIza-wrong-key-secret")
+        monkeypatch.setenv("GEMINI_BASE_URL", gemini.base_url)
+        monkeypatch.setenv("LLM_MAX_RETRIES", "0")
+        result = runner.invoke(app, ["doctor"])
+    assert result.exit_code == 1
+    assert "FAIL provider" in result.stdout and "GOOGLE_API_KEY" in result.stdout
+    assert "AIza-wrong-key-secret" not in result.output

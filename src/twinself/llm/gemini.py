@@ -33,6 +33,18 @@ from twinself.llm.base import (
 from twinself.llm.messages import conversation_turns, prompt_text
 from twinself.llm.retry import RetryPolicy, parse_retry_after
 
+# google-genai 1.x sends requests with httpx; 2.x and later with its fork httpx2.
+_TIMEOUTS: tuple[type[Exception], ...] = (httpx.TimeoutException,)
+_TRANSPORT_ERRORS: tuple[type[Exception], ...] = (httpx.TransportError,)
+try:
+    import httpx2
+
+    _TIMEOUTS += (httpx2.TimeoutException,)
+    _TRANSPORT_ERRORS += (httpx2.TransportError,)
+except ImportError:  # older SDK: httpx only
+    pass
+
+
 PUBLIC_GEMINI_URL = "https://generativelanguage.googleapis.com"
 _DETAIL_LIMIT = 300
 
@@ -172,12 +184,12 @@ class GeminiProvider:
             yield
         except genai_errors.APIError as error:
             raise self._api_error(error) from error
-        except httpx.TimeoutException as error:
+        except _TIMEOUTS as error:
             raise ProviderTimeout(
                 f"Gemini at {self._endpoint} did not answer within {self._timeout_seconds:g}s; "
                 "try again, or raise LLM_TIMEOUT_SECONDS."
             ) from error
-        except httpx.TransportError as error:
+        except _TRANSPORT_ERRORS as error:
             raise ProviderUnavailable(
                 f"Could not reach Gemini at {self._endpoint} ({type(error).__name__}); "
                 "check your network connection, or GEMINI_BASE_URL if you set it."
