@@ -29,6 +29,7 @@ from twinself.llm.base import (
     Prompt,
     TokenUsage,
     estimate_tokens,
+    redacted,
 )
 from twinself.llm.messages import conversation_turns, prompt_text
 from twinself.llm.retry import RetryPolicy, parse_retry_after
@@ -46,7 +47,6 @@ except ImportError:  # older SDK: httpx only
 
 
 PUBLIC_GEMINI_URL = "https://generativelanguage.googleapis.com"
-_DETAIL_LIMIT = 300
 
 
 class GeminiProvider:
@@ -255,9 +255,7 @@ class GeminiProvider:
         )
 
     def _scrub(self, text: str) -> str:
-        if self._api_key:
-            text = text.replace(self._api_key, "[GOOGLE_API_KEY]")
-        return text if len(text) <= _DETAIL_LIMIT else text[:_DETAIL_LIMIT] + "..."
+        return redacted(text, self._api_key, "[GOOGLE_API_KEY]")
 
 
 def _candidate_text(response: types.GenerateContentResponse) -> str:

@@ -24,11 +24,10 @@ from twinself.llm.base import (
     Prompt,
     TokenUsage,
     estimate_tokens,
+    redacted,
 )
 from twinself.llm.messages import prompt_text, to_chat_messages
 from twinself.llm.retry import RetryPolicy, parse_retry_after
-
-_DETAIL_LIMIT = 300
 
 
 class OpenAICompatibleProvider:
@@ -245,9 +244,7 @@ class OpenAICompatibleProvider:
         )
 
     def _scrub(self, text: str) -> str:
-        if self._api_key:
-            text = text.replace(self._api_key, "[OPENAI_API_KEY]")
-        return text if len(text) <= _DETAIL_LIMIT else text[:_DETAIL_LIMIT] + "..."
+        return redacted(text, self._api_key, "[OPENAI_API_KEY]")
 
 
 def _first_choice(payload: Any) -> dict[str, Any]:
