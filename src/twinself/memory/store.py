@@ -143,7 +143,9 @@ class QdrantVectorStore:
 def build_vector_store(settings: Settings) -> QdrantVectorStore:
     if settings.qdrant_url:
         api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        client = QdrantClient(url=settings.qdrant_url, api_key=api_key, timeout=10)
+        client = QdrantClient(
+            url=settings.qdrant_url, api_key=api_key, timeout=10, check_compatibility=False
+        )
         try:
             client.get_collections()
         except Exception as exc:  # the client raises several transport types
