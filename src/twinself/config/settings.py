@@ -101,6 +101,39 @@ class Settings(BaseSettings):
         default=1.0, ge=0, validation_alias="LLM_RETRY_BASE_SECONDS"
     )
 
+    # --- tracking (MLflow) and the HTTP server ---------------------------------------------
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        validation_alias="MLFLOW_TRACKING_URI",
+        description="An MLflow server; unset = a SQLite store under TWINSELF_HOME.",
+    )
+    mlflow_experiment: str = Field(
+        default="twinself_production", validation_alias="MLFLOW_EXPERIMENT_NAME"
+    )
+    tracking_enabled: bool = Field(
+        default=True,
+        validation_alias="TWINSELF_TRACKING",
+        description="Record every request in the outbox for MLflow.",
+    )
+    model_prices: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        validation_alias="MODEL_PRICES",
+        description='JSON, USD per 1M tokens: {"model": {"input_per_million": x, '
+        '"output_per_million": y}}; merged over the bundled prices.',
+    )
+    host: str = Field(default="127.0.0.1", validation_alias="TWINSELF_HOST")
+    port: int = Field(default=8000, ge=1, le=65535, validation_alias="TWINSELF_PORT")
+    max_message_chars: int = Field(
+        default=4000, ge=1, validation_alias="TWINSELF_MAX_MESSAGE_CHARS"
+    )
+    max_conversation_messages: int = Field(
+        default=50, ge=0, validation_alias="TWINSELF_MAX_CONVERSATION_MESSAGES"
+    )
+    shipper_batch_size: int = Field(default=50, ge=1, validation_alias="TWINSELF_SHIPPER_BATCH")
+    shipper_poll_seconds: float = Field(
+        default=0.5, gt=0, validation_alias="TWINSELF_SHIPPER_POLL_SECONDS"
+    )
+
     @field_validator("home", "data_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
@@ -139,3 +172,12 @@ class Settings(BaseSettings):
     @property
     def manifest_path(self) -> Path:
         return self.home / "memory_manifest.json"
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifact_location(self) -> str:
+        """Where a new experiment keeps artifacts: never the working directory."""
+        return (self.home / "mlartifacts").as_uri()

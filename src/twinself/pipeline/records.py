@@ -1,0 +1,75 @@
+"""What a request leaves behind: one self-contained, JSON-serialisable record.
+
+The server writes it to the outbox in one transaction; the shipper turns it into an MLflow
+run and trace later. Everything the run and trace need is in here, so shipping never has to
+ask the server anything.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+RequestStatus = Literal["success", "error", "client_disconnected"]
+
+
+@dataclass(frozen=True)
+class SpanRecord:
+    """One step of a request, with its real wall-clock start and end (epoch nanoseconds)."""
+
+    name: str
+    span_type: str  # MLflow span types: RETRIEVER, LLM, CHAIN, ...
+    start_ns: int
+    end_ns: int
+    inputs: Any = None
+    outputs: Any = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    status: Literal["OK", "ERROR"] = "OK"
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    request_id: str
+    session_id: str
+    created_at: float  # epoch seconds, request start
+    status: RequestStatus
+    endpoint: str
+    http_status: int
+    params: dict[str, str]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    question: str = ""
+    response: str = ""
+    # The request's root span; `spans` are its children, in order.
+    root: SpanRecord | None = None
+    spans: list[SpanRecord] = field(default_factory=list)
+    error_type: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RequestRecord:
+        values = dict(raw)
+        root = values.pop("root", None)
+        spans = values.pop("spans", [])
+        return cls(
+            **values,
+            root=SpanRecord(**root) if root else None,
+            spans=[SpanRecord(**s) for s in spans],
+        )
+
+
+class SpanClock:
+    """Maps perf_counter readings (precise, monotonic) to epoch nanoseconds for traces."""
+
+    def __init__(self) -> None:
+        self._epoch_ns = time.time_ns()
+        self._perf = time.perf_counter()
+
+    def to_ns(self, perf_counter_value: float) -> int:
+        return self._epoch_ns + int((perf_counter_value - self._perf) * 1e9)
+
+    def now_ns(self) -> int:
+        return self.to_ns(time.perf_counter())
