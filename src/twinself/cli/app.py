@@ -74,11 +74,12 @@ def configure(
 
 
 def _register_commands() -> None:
-    from twinself.cli import ask_commands, doctor_command, memory_commands
+    from twinself.cli import ask_commands, doctor_command, memory_commands, serve_command
 
     memory_commands.register(app)
     ask_commands.register(app)
     doctor_command.register(app)
+    serve_command.register(app)
 
 
 _register_commands()

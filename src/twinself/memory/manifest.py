@@ -6,6 +6,7 @@ so a crash mid-build leaves the old manifest and the next build redoes the work.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -99,3 +100,14 @@ def write_json_atomically(path: Path, payload: object) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def data_version(manifest: Manifest | None) -> str:
+    """A short stable name for what the store holds: the same files give the same version."""
+    if manifest is None:
+        return "unbuilt"
+    digest = hashlib.sha256()
+    for memory in sorted(manifest.files, key=str):
+        for name, record in sorted(manifest.files[memory].items()):
+            digest.update(f"{memory}/{name}:{record.hash}\n".encode())
+    return f"data-{digest.hexdigest()[:10]}"

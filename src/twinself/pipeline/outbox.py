@@ -105,8 +105,8 @@ class Outbox:
         self._local = threading.local()
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            with self._transaction() as db:
-                db.executescript(_SCHEMA)
+            # executescript manages its own transaction; the schema is idempotent.
+            self._connection().executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise OutboxCorrupt(
                 f"The outbox {path} is unreadable ({exc}). Move it aside to start a new one; "

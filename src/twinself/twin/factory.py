@@ -9,6 +9,7 @@ from twinself.llm.factory import build_llm
 from twinself.memory.builder import MemoryBuilder
 from twinself.memory.documents import MemoryType
 from twinself.memory.embedding import Embedder, build_embedder
+from twinself.memory.manifest import ManifestCorrupt, data_version, load_manifest
 from twinself.memory.store import VectorStore, build_vector_store
 from twinself.twin.persona import load_persona
 from twinself.twin.prompt import PromptBuilder
@@ -62,6 +63,12 @@ class TwinRuntime:
 
     def twin(self) -> Twin:
         return build_twin(self.settings, self.store, self.embedder)
+
+    def data_version(self) -> str:
+        try:
+            return data_version(load_manifest(self.settings.manifest_path))
+        except ManifestCorrupt:
+            return "unknown"
 
     def close(self) -> None:
         self.store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +55,9 @@ class MemoryRetriever:
         self._embedder = embedder
         self._prefix = collection_prefix
         self._top_k = top_k
+        # The embedded Qdrant and the model are not documented as thread-safe; the server
+        # answers from a thread pool, so retrieval (~30 ms) runs one at a time.
+        self._lock = threading.Lock()
 
     def check_ready(self) -> None:
         if self._store.count(collection_name(self._prefix, MemoryType.SEMANTIC)) == 0:
@@ -62,6 +66,10 @@ class MemoryRetriever:
             )
 
     def retrieve(self, question: str) -> RetrievedMemory:
+        with self._lock:
+            return self._retrieve(question)
+
+    def _retrieve(self, question: str) -> RetrievedMemory:
         timings: dict[str, tuple[float, float]] = {}
         start = time.perf_counter()
         vector = self._embedder.embed_query(question)
@@ -80,6 +88,8 @@ class MemoryRetriever:
                 )
             )
             timings[memory.value] = (start, time.perf_counter())
+        if not found[MemoryType.SEMANTIC] and self._top_k.get(MemoryType.SEMANTIC, 0) > 0:
+            self.check_ready()  # no facts at all: an unbuilt memory, not an odd question
         return RetrievedMemory(
             semantic=found[MemoryType.SEMANTIC],
             episodic=found[MemoryType.EPISODIC],

@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from twinself.errors import InvalidQuestion
-from twinself.llm.base import ChatTurn, Generation, LLMProvider, Passage, Prompt
+from twinself.llm.base import (
+    ChatTurn,
+    Generation,
+    GenerationStream,
+    LLMProvider,
+    Passage,
+    Prompt,
+)
 from twinself.twin.persona import Persona
 from twinself.twin.prompt import PromptBuilder
 from twinself.twin.retrieval import MemoryRetriever, RetrievedMemory
@@ -57,16 +64,24 @@ def source_to_dict(passage: Passage) -> dict[str, Any]:
 class TwinStream:
     """Iterate for text chunks; `answer` is set once the stream is exhausted."""
 
-    def __init__(self, twin: Twin, prompt: Prompt, memory: RetrievedMemory) -> None:
+    def __init__(
+        self,
+        llm: LLMProvider,
+        generation: GenerationStream,
+        prompt: Prompt,
+        memory: RetrievedMemory,
+        started: float,
+    ) -> None:
+        self.llm = llm
         self.memory = memory
         self.prompt = prompt
         self.sources = memory.passages()
+        self.started = started
         self.answer: TwinAnswer | None = None
-        self._twin = twin
+        self._generation = generation
 
     def __iter__(self) -> Iterator[str]:
-        started = time.perf_counter()
-        stream = self._twin.llm.stream(self.prompt)
+        stream = self._generation
         yield from stream
         if stream.result is None:  # a provider contract breach, not a user error
             raise RuntimeError(f"{stream.provider} stream ended without a result")
@@ -76,7 +91,7 @@ class TwinStream:
             generation=stream.result,
             memory=self.memory,
             prompt=self.prompt,
-            generation_window=(started, time.perf_counter()),
+            generation_window=(self.started, time.perf_counter()),
         )
 
 
@@ -123,9 +138,11 @@ class Twin:
         )
 
     def stream(self, question: str, history: Sequence[ChatTurn] = ()) -> TwinStream:
-        """Retrieval happens now (errors surface before the first chunk); generation lazily."""
+        """Retrieval and opening the model's stream happen now, so their errors surface before
+        the first chunk (and get a proper HTTP status); the text arrives as it is iterated."""
         prompt, memory = self._prepare(question, history)
-        return TwinStream(self, prompt, memory)
+        started = time.perf_counter()
+        return TwinStream(self.llm, self.llm.stream(prompt), prompt, memory, started)
 
     def close(self) -> None:
         self.llm.close()

@@ -1,0 +1,54 @@
+"""Keep a background process (the shipper) running beside the server: restart it if it dies."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import threading
+from collections.abc import Sequence
+
+logger = logging.getLogger(__name__)
+
+
+class ProcessSupervisor:
+    def __init__(
+        self,
+        command: Sequence[str],
+        name: str,
+        max_backoff_seconds: float = 30.0,
+        stop_timeout_seconds: float = 10.0,
+    ) -> None:
+        self._command = list(command)
+        self._name = name
+        self._max_backoff = max_backoff_seconds
+        self._stop_timeout = stop_timeout_seconds
+        self._stopping = threading.Event()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._thread = threading.Thread(target=self._run, name=f"supervise-{name}", daemon=True)
+        self.restarts = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        backoff = 1.0
+        while not self._stopping.is_set():
+            self._process = subprocess.Popen(self._command)
+            code = self._process.wait()
+            if self._stopping.is_set():
+                return
+            self.restarts += 1
+            logger.warning("%s exited with code %s; restarting in %.0fs", self._name, code, backoff)
+            self._stopping.wait(backoff)
+            backoff = min(backoff * 2, self._max_backoff)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.terminate()  # the shipper finishes the record in hand, then exits
+            try:
+                process.wait(self._stop_timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self._thread.join(timeout=self._stop_timeout)

@@ -1,0 +1,244 @@
+"""Turn one answered (or failed) request into a RequestRecord and append it to the outbox.
+
+This is all the tracking the request path does: build a dict, one SQLite insert.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from twinself.llm.base import Passage, TokenUsage
+from twinself.pipeline.outbox import Outbox
+from twinself.pipeline.pricing import Cost, PriceBook
+from twinself.pipeline.records import RequestRecord, RequestStatus, SpanClock, SpanRecord
+from twinself.twin.twin import TwinAnswer, source_to_dict
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RequestContext:
+    """What the handler knows about a request before (or without) an answer."""
+
+    request_id: str
+    session_id: str
+    endpoint: str
+    message: str
+    conversation_length: int
+    clock: SpanClock = field(default_factory=SpanClock)
+    started: float = field(default_factory=time.perf_counter)
+    created_at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class RequestOutcome:
+    record: RequestRecord
+    cost: Cost
+
+
+def _retrieval_spans(answer: TwinAnswer, clock: SpanClock) -> list[SpanRecord]:
+    spans = []
+    memory = answer.memory
+    for name, passages in (
+        ("semantic", memory.semantic),
+        ("episodic", memory.episodic),
+        ("procedural", memory.procedural),
+    ):
+        window = memory.timings.get(name)
+        if window is None:
+            continue
+        spans.append(
+            SpanRecord(
+                name=f"retrieve_{name}",
+                span_type="RETRIEVER",
+                start_ns=clock.to_ns(window[0]),
+                end_ns=clock.to_ns(window[1]),
+                inputs={"query": answer.prompt.question, "top_k": len(passages)},
+                outputs=[_document(p) for p in passages],
+            )
+        )
+    return spans
+
+
+def _document(passage: Passage) -> dict[str, Any]:
+    # MLflow's retriever span shape: page_content + metadata.
+    return {
+        "page_content": passage.text,
+        "metadata": {k: v for k, v in source_to_dict(passage).items() if k != "text"},
+    }
+
+
+class RequestRecorder:
+    def __init__(self, outbox: Outbox | None, prices: PriceBook, data_version: str) -> None:
+        """`outbox=None` disables tracking (TWINSELF_TRACKING=false)."""
+        self._outbox = outbox
+        self._prices = prices
+        self.data_version = data_version
+
+    @property
+    def enabled(self) -> bool:
+        return self._outbox is not None
+
+    def cost(self, provider: str, model: str, usage: TokenUsage) -> Cost:
+        return self._prices.cost(provider, model, usage)
+
+    def answered(
+        self,
+        ctx: RequestContext,
+        answer: TwinAnswer,
+        status: RequestStatus = "success",
+        http_status: int = 200,
+        error_type: str = "",
+    ) -> RequestOutcome:
+        generation = answer.generation
+        usage = generation.usage
+        cost = self.cost(generation.provider, generation.model, usage)
+        end = time.perf_counter()
+        clock = ctx.clock
+        gen_start, gen_end = answer.generation_window
+        llm_span = SpanRecord(
+            name="llm",
+            span_type="LLM",
+            start_ns=clock.to_ns(gen_start),
+            end_ns=clock.to_ns(gen_end),
+            inputs={"system": answer.prompt.system, "question": answer.prompt.question},
+            outputs={"text": answer.response, "finish_reason": generation.finish_reason},
+            attributes={
+                "model": generation.model,
+                "provider": generation.provider,
+                "mlflow.chat.tokenUsage": {
+                    "input_tokens": usage.input_tokens,
+                    "output_tokens": usage.output_tokens,
+                    "total_tokens": usage.total_tokens,
+                },
+                "mlflow.llm.cost": {
+                    "input_cost": cost.input_usd,
+                    "output_cost": cost.output_usd,
+                    "total_cost": cost.total_usd,
+                },
+                "tokens_estimated": usage.estimated,
+            },
+            status="OK" if status == "success" else "ERROR",
+        )
+        retrieval_end = max((w[1] for w in answer.memory.timings.values()), default=gen_start)
+        prompt_span = SpanRecord(
+            name="prompt",
+            span_type="CHAIN",
+            start_ns=clock.to_ns(retrieval_end),
+            end_ns=clock.to_ns(gen_start),
+            inputs={"history_messages": len(answer.prompt.messages)},
+            outputs={"system_chars": len(answer.prompt.system)},
+        )
+        record = self._record(
+            ctx,
+            status=status,
+            http_status=http_status,
+            error_type=error_type,
+            end=end,
+            provider=generation.provider,
+            model=generation.model,
+            metrics={
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "total_tokens": usage.total_tokens,
+                "response_time_seconds": answer.generation_seconds,
+                "retrieval_time_seconds": answer.memory.seconds,
+                "input_cost_usd": cost.input_usd,
+                "output_cost_usd": cost.output_usd,
+                "total_cost_usd": cost.total_usd,
+            },
+            tags={
+                "tokens_estimated": str(usage.estimated).lower(),
+                "price_known": str(cost.price_known).lower(),
+            },
+            response=answer.response,
+            spans=[*_retrieval_spans(answer, clock), prompt_span, llm_span],
+        )
+        self._append(record)
+        return RequestOutcome(record, cost)
+
+    def failed(
+        self,
+        ctx: RequestContext,
+        error_type: str,
+        http_status: int,
+        provider: str,
+        model: str,
+        message: str = "",
+    ) -> RequestRecord:
+        """A request that produced no answer: still one run, with status=error."""
+        record = self._record(
+            ctx,
+            status="error",
+            http_status=http_status,
+            error_type=error_type,
+            end=time.perf_counter(),
+            provider=provider,
+            model=model,
+            metrics={},
+            tags={"error_message": message[:250]} if message else {},
+            response="",
+            spans=[],
+        )
+        self._append(record)
+        return record
+
+    def _record(
+        self,
+        ctx: RequestContext,
+        *,
+        status: RequestStatus,
+        http_status: int,
+        error_type: str,
+        end: float,
+        provider: str,
+        model: str,
+        metrics: dict[str, float],
+        tags: dict[str, str],
+        response: str,
+        spans: list[SpanRecord],
+    ) -> RequestRecord:
+        root = SpanRecord(
+            name="chat",
+            span_type="CHAIN",
+            start_ns=ctx.clock.to_ns(ctx.started),
+            end_ns=ctx.clock.to_ns(end),
+            inputs={"message": ctx.message, "session_id": ctx.session_id},
+            outputs={"response": response},
+            attributes={"request_id": ctx.request_id, "endpoint": ctx.endpoint},
+            status="OK" if status == "success" else "ERROR",
+        )
+        return RequestRecord(
+            request_id=ctx.request_id,
+            session_id=ctx.session_id,
+            created_at=ctx.created_at,
+            status=status,
+            endpoint=ctx.endpoint,
+            http_status=http_status,
+            params={
+                "session_id": ctx.session_id,
+                "message_length": str(len(ctx.message)),
+                "conversation_length": str(ctx.conversation_length),
+                "provider": provider,
+                "model": model,
+                "data_version": self.data_version,
+            },
+            metrics={**metrics, "total_time_seconds": end - ctx.started},
+            tags={"status": status, "error_type": error_type, **tags},
+            question=ctx.message,
+            response=response,
+            root=root,
+            spans=spans,
+            error_type=error_type,
+        )
+
+    def _append(self, record: RequestRecord) -> None:
+        if self._outbox is None:
+            return
+        try:
+            self._outbox.append_request(record)
+        except Exception:  # tracking must never fail the answer; the log says what was lost
+            logger.exception("Could not record request %s in the outbox", record.request_id)

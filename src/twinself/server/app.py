@@ -1,0 +1,58 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+import twinself
+from twinself.config.settings import Settings
+from twinself.pipeline.request_recorder import RequestContext
+from twinself.server.http_errors import INTERNAL_ERROR
+from twinself.server.routes import chat, feedback, status
+from twinself.server.services import ServerServices, build_services
+
+ServicesFactory = Callable[[Settings], ServerServices]
+
+
+def create_app(settings: Settings, services_factory: ServicesFactory = build_services) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.services = services_factory(settings)
+        try:
+            yield
+        finally:
+            app.state.services.close()
+
+    app = FastAPI(
+        title="twinself",
+        version=twinself.__version__,
+        description="A digital twin that answers as one person, grounded in their own data.",
+        lifespan=lifespan,
+    )
+    app.include_router(status.router)
+    app.include_router(chat.router)
+    app.include_router(feedback.router)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        """422 as FastAPI words it, and tracked like every other error on the chat routes."""
+        request_id = uuid.uuid4().hex
+        if request.url.path.startswith("/chat"):
+            services: ServerServices = request.app.state.services
+            ctx = RequestContext(request_id, "unknown", request.url.path.strip("/"), "", 0)
+            llm = services.twin.llm
+            services.recorder.failed(ctx, "RequestValidationError", 422, llm.name, llm.model)
+        errors = [{k: v for k, v in e.items() if k != "input"} for e in error.errors()]
+        return JSONResponse({"detail": errors, "request_id": request_id}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse({"detail": INTERNAL_ERROR}, status_code=500)
+
+    return app

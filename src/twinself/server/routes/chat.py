@@ -1,0 +1,223 @@
+"""POST /chat and POST /chat/stream: answer at once, record one outbox row, return."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from twinself.errors import InvalidQuestion, TwinselfError
+from twinself.llm.base import ChatTurn, Generation, TokenUsage, estimate_tokens
+from twinself.llm.messages import prompt_text
+from twinself.pipeline.request_recorder import RequestContext, RequestOutcome
+from twinself.server.deps import ServicesDep
+from twinself.server.http_errors import HttpProblem, error_response, problem_for
+from twinself.server.schemas import (
+    ChatMetrics,
+    ChatRequest,
+    ChatResponse,
+    QualityEvaluation,
+    Source,
+)
+from twinself.server.services import ServerServices
+from twinself.twin.twin import TwinAnswer, TwinStream, source_to_dict
+
+logger = logging.getLogger(__name__)
+router = APIRouter(tags=["chat"])
+
+CLIENT_CLOSED_REQUEST = 499  # nginx's code: the client went away before the answer ended
+
+
+def _context(body: ChatRequest, endpoint: str) -> RequestContext:
+    return RequestContext(
+        request_id=uuid.uuid4().hex,
+        session_id=body.session_id,
+        endpoint=endpoint,
+        message=body.message,
+        conversation_length=len(body.conversation),
+    )
+
+
+def _input_problem(body: ChatRequest, services: ServerServices) -> HttpProblem | None:
+    settings = services.settings
+    if not body.message.strip():
+        return HttpProblem(400, "The message is empty; send some text.")
+    if len(body.message) > settings.max_message_chars:
+        return HttpProblem(
+            413,
+            f"The message has {len(body.message)} characters; the limit is "
+            f"{settings.max_message_chars} (TWINSELF_MAX_MESSAGE_CHARS).",
+        )
+    if len(body.conversation) > settings.max_conversation_messages:
+        return HttpProblem(
+            413,
+            f"The conversation has {len(body.conversation)} messages; the limit is "
+            f"{settings.max_conversation_messages} (TWINSELF_MAX_CONVERSATION_MESSAGES).",
+        )
+    return None
+
+
+def _quality_evaluation(body: ChatRequest) -> QualityEvaluation:
+    return "disabled"  # the evaluation worker arrives with the quality pipeline
+
+
+def _fail(
+    services: ServerServices, ctx: RequestContext, problem: HttpProblem, error_type: str
+) -> JSONResponse:
+    llm = services.twin.llm
+    services.recorder.failed(ctx, error_type, problem.status, llm.name, llm.model, problem.detail)
+    return error_response(problem, ctx.request_id)
+
+
+def _problem_from(error: Exception) -> HttpProblem:
+    if not isinstance(error, TwinselfError):
+        logger.error("Unexpected error while answering", exc_info=error)
+    return problem_for(error)
+
+
+def _history(body: ChatRequest) -> list[ChatTurn]:
+    return [ChatTurn(m.role, m.content) for m in body.conversation]
+
+
+def _metrics(outcome: RequestOutcome, body: ChatRequest) -> dict[str, Any]:
+    metrics = outcome.record.metrics
+    return {
+        "response_time": round(metrics["total_time_seconds"], 4),
+        "total_tokens": int(metrics.get("total_tokens", 0)),
+        "cost_usd": outcome.cost.total_usd,
+        "quality_evaluation": _quality_evaluation(body),
+    }
+
+
+@router.post(
+    "/chat",
+    response_model=ChatResponse,
+    responses={400: {}, 413: {}, 422: {}, 502: {}, 503: {}, 504: {}},
+)
+async def chat(body: ChatRequest, services: ServicesDep) -> ChatResponse | JSONResponse:
+    ctx = _context(body, "chat")
+    problem = _input_problem(body, services)
+    if problem is not None:
+        return _fail(services, ctx, problem, InvalidQuestion.__name__)
+    try:
+        answer = await run_in_threadpool(services.twin.answer, body.message, _history(body))
+    except Exception as error:
+        return _fail(services, ctx, _problem_from(error), type(error).__name__)
+    outcome = services.recorder.answered(ctx, answer)
+    return ChatResponse(
+        session_id=body.session_id,
+        response=answer.response,
+        bot_name=services.twin.persona.name,
+        request_id=ctx.request_id,
+        run_id=None,
+        sources=[Source(**source_to_dict(p)) for p in answer.sources],
+        metrics=ChatMetrics(**_metrics(outcome, body)),
+    )
+
+
+def sse_text(chunk: str) -> str:
+    """A text chunk as one SSE event; newlines (and backslashes) escaped so they survive."""
+    escaped = chunk.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n")
+    return f"data: {escaped}\n\n"
+
+
+def sse_event(event: str, payload: dict[str, Any]) -> str:
+    return f"event: {event}\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+
+def _partial_answer(stream: TwinStream, text: str) -> TwinAnswer:
+    """What a stream produced before it ended early, with estimated token counts."""
+    prompt = stream.prompt
+    usage = TokenUsage(estimate_tokens(prompt_text(prompt)), estimate_tokens(text), estimated=True)
+    llm = stream.llm
+    return TwinAnswer(
+        response=text,
+        sources=stream.sources,
+        generation=Generation(text, usage, llm.model, llm.name, finish_reason="INCOMPLETE"),
+        memory=stream.memory,
+        prompt=prompt,
+        generation_window=(stream.started, time.perf_counter()),
+    )
+
+
+_END = object()
+
+
+async def _events(
+    services: ServerServices, ctx: RequestContext, body: ChatRequest, stream: TwinStream
+) -> AsyncIterator[str]:
+    produced: list[str] = []
+    chunks = iter(stream)
+    try:
+        while (chunk := await run_in_threadpool(next, chunks, _END)) is not _END:
+            produced.append(str(chunk))
+            yield sse_text(str(chunk))
+    except (asyncio.CancelledError, GeneratorExit):
+        services.recorder.answered(
+            ctx,
+            _partial_answer(stream, "".join(produced)),
+            status="client_disconnected",
+            http_status=CLIENT_CLOSED_REQUEST,
+            error_type="ClientDisconnected",
+        )
+        raise
+    except Exception as error:
+        problem = _problem_from(error)
+        services.recorder.answered(
+            ctx,
+            _partial_answer(stream, "".join(produced)),
+            status="error",
+            http_status=problem.status,
+            error_type=type(error).__name__,
+        )
+        yield sse_event("error", {"detail": problem.detail, "request_id": ctx.request_id})
+        yield "data: [DONE]\n\n"
+        return
+    if stream.answer is None:  # the iterator finished, so the answer exists
+        raise RuntimeError("stream finished without an answer")
+    outcome = services.recorder.answered(ctx, stream.answer)
+    yield sse_event(
+        "metadata",
+        {
+            "session_id": body.session_id,
+            "request_id": ctx.request_id,
+            "run_id": None,
+            "bot_name": services.twin.persona.name,
+            "sources": [source_to_dict(p) for p in stream.sources],
+            "metrics": _metrics(outcome, body),
+        },
+    )
+    yield "data: [DONE]\n\n"
+
+
+@router.post(
+    "/chat/stream",
+    response_model=None,
+    responses={200: {"content": {"text/event-stream": {}}}, 400: {}, 413: {}, 503: {}},
+)
+async def chat_stream(body: ChatRequest, services: ServicesDep) -> StreamingResponse | JSONResponse:
+    """Server-Sent Events: `data:` text chunks (newlines escaped as \\n), then an
+    `event: metadata` with request_id, sources and metrics, then `data: [DONE]`.
+    A failure mid-stream sends `event: error` before `[DONE]`."""
+    ctx = _context(body, "chat_stream")
+    problem = _input_problem(body, services)
+    if problem is not None:
+        return _fail(services, ctx, problem, InvalidQuestion.__name__)
+    try:
+        # Retrieval happens here, so its errors still get a proper status code.
+        stream = await run_in_threadpool(services.twin.stream, body.message, _history(body))
+    except Exception as error:
+        return _fail(services, ctx, _problem_from(error), type(error).__name__)
+    return StreamingResponse(
+        _events(services, ctx, body, stream),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,43 @@
+"""POST /api/edit-message/suggestion: a human's better answer, stored durably."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from twinself.server.deps import ServicesDep
+from twinself.server.schemas import SuggestionRequest, SuggestionResponse
+
+router = APIRouter(tags=["feedback"])
+
+
+@router.post("/api/edit-message/suggestion", response_model=SuggestionResponse)
+async def suggest_edit(
+    body: SuggestionRequest, services: ServicesDep
+) -> SuggestionResponse | JSONResponse:
+    empty = [
+        name
+        for name in ("original_question", "original_response", "suggested_response")
+        if not getattr(body, name).strip()
+    ]
+    if empty:
+        return JSONResponse({"detail": f"Empty field(s): {', '.join(empty)}"}, status_code=400)
+    if services.outbox is None:
+        return JSONResponse(
+            {"detail": "Tracking is off (TWINSELF_TRACKING=false); suggestions are not stored."},
+            status_code=503,
+        )
+    feedback_id = await run_in_threadpool(
+        services.outbox.append_feedback,
+        body.original_question,
+        body.original_response,
+        body.suggested_response,
+        body.request_id,
+    )
+    return SuggestionResponse(
+        message="Suggestion saved; it will be attached to the request's MLflow trace."
+        if body.request_id
+        else "Suggestion saved.",
+        saved_to=f"{services.outbox.path}#feedback/{feedback_id}",
+    )

@@ -1,0 +1,79 @@
+"""GET /, GET /health, GET /runs/{request_id}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+import twinself
+from twinself.server.deps import ServicesDep
+from twinself.server.schemas import RunState
+from twinself.server.services import redact_uri
+
+router = APIRouter(tags=["status"])
+
+
+@router.get("/")
+async def root(services: ServicesDep) -> dict[str, Any]:
+    return {
+        "name": "twinself",
+        "bot_name": services.twin.persona.name,
+        "version": twinself.__version__,
+        "features": {
+            "streaming": True,
+            "sources": True,
+            "mlflow_tracking": services.recorder.enabled,
+            "quality_evaluation": False,
+        },
+        "endpoints": {
+            "chat": "POST /chat",
+            "chat_stream": "POST /chat/stream",
+            "suggestion": "POST /api/edit-message/suggestion",
+            "run_status": "GET /runs/{request_id}",
+            "health": "GET /health",
+        },
+        "docs": "/docs",
+    }
+
+
+@router.get("/health")
+async def health(services: ServicesDep) -> dict[str, Any]:
+    settings = services.settings
+    llm = services.twin.llm
+    backlog = services.outbox.backlog() if services.outbox is not None else None
+    connected = await run_in_threadpool(services.mlflow.connected)
+    return {
+        "status": "ok" if connected else "degraded",
+        "bot_name": services.twin.persona.name,
+        "mlflow_uri": redact_uri(settings.resolved_tracking_uri),
+        "mlflow_connected": connected,
+        "mlflow_experiment": settings.mlflow_experiment,
+        "tracking_enabled": services.recorder.enabled,
+        "deepeval_enabled": False,
+        "provider": llm.name,
+        "model": llm.model,
+        "data_version": services.recorder.data_version,
+        "backlog": {
+            "records_pending": backlog.pending if backlog else 0,
+            "records_failed": backlog.failed if backlog else 0,
+            "oldest_pending_age_seconds": backlog.oldest_pending_age_seconds if backlog else None,
+        },
+    }
+
+
+@router.get("/runs/{request_id}", response_model=RunState, responses={404: {}})
+async def run_state(request_id: str, services: ServicesDep) -> RunState | JSONResponse:
+    state = services.outbox.request_state(request_id) if services.outbox is not None else None
+    if state is None:
+        return JSONResponse({"detail": f"No request {request_id} is recorded."}, status_code=404)
+    return RunState(
+        request_id=state.request_id,
+        status=state.status,
+        run_id=state.run_id,
+        trace_id=state.trace_id,
+        attempts=state.attempts,
+        last_error=state.last_error,
+    )

@@ -1,0 +1,87 @@
+"""Everything a running server uses, built once in the app's lifespan."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from twinself.config.settings import Settings
+from twinself.pipeline.outbox import Outbox, build_outbox
+from twinself.pipeline.pricing import PriceBook, load_prices
+from twinself.pipeline.request_recorder import RequestRecorder
+from twinself.twin.factory import TwinRuntime, build_twin
+from twinself.twin.twin import Twin
+
+
+def redact_uri(uri: str) -> str:
+    """Drop user:password from a tracking URI before showing it."""
+    parts = urlsplit(uri)
+    if parts.password is None and parts.username is None:
+        return uri
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+@dataclass
+class MlflowProbe:
+    """Is the tracking server up? Asked by /health, answered from a short cache."""
+
+    uri: str
+    cache_seconds: float = 5.0
+    _checked_at: float = field(default=0.0, init=False)
+    _connected: bool = field(default=False, init=False)
+
+    def connected(self) -> bool:
+        if not self.uri.startswith(("http://", "https://")):
+            return True  # a local SQLite store is always there
+        now = time.monotonic()
+        if now - self._checked_at > self.cache_seconds:
+            try:
+                self._connected = httpx.get(
+                    f"{self.uri.rstrip('/')}/health", timeout=1.0
+                ).is_success
+            except httpx.HTTPError:
+                self._connected = False
+            self._checked_at = now
+        return self._connected
+
+
+@dataclass
+class ServerServices:
+    settings: Settings
+    runtime: TwinRuntime
+    twin: Twin
+    outbox: Outbox | None
+    recorder: RequestRecorder
+    mlflow: MlflowProbe
+    owns_runtime: bool = True
+
+    def close(self) -> None:
+        self.twin.close()
+        if self.outbox is not None:
+            self.outbox.close()
+        if self.owns_runtime:
+            self.runtime.close()
+
+
+def build_services(settings: Settings, runtime: TwinRuntime | None = None) -> ServerServices:
+    """`runtime` lets a caller (a test, a benchmark) share an already open model and store."""
+    owns_runtime = runtime is None
+    runtime = runtime or TwinRuntime.open(settings)
+    outbox = build_outbox(settings.home) if settings.tracking_enabled else None
+    recorder = RequestRecorder(
+        outbox, PriceBook(load_prices(settings.model_prices)), runtime.data_version()
+    )
+    return ServerServices(
+        settings=settings,
+        runtime=runtime,
+        twin=build_twin(settings, runtime.store, runtime.embedder),
+        outbox=outbox,
+        recorder=recorder,
+        mlflow=MlflowProbe(settings.resolved_tracking_uri),
+        owns_runtime=owns_runtime,
+    )
