@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck install rebuild chat benchmarks clean
+.PHONY: run test lint typecheck install rebuild chat serve benchmarks clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "twinself needs Python 3.11 or newer")'
@@ -25,8 +25,10 @@ rebuild: $(STAMP)
 chat: $(STAMP)
 	$(BIN)/twinself chat
 
-# Build the sample persona's memory (only what changed), then talk to the twin.
-run: rebuild chat
+# Build the sample persona's memory (only what changed), then serve the API on :8000 with the
+# shipper and a local MLflow server (UI on :5000).
+run: rebuild
+	$(BIN)/twinself serve --mlflow-ui
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
@@ -40,6 +42,7 @@ test: $(STAMP) lint typecheck
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/retrieval_accuracy.py
 	$(BIN)/python benchmarks/rebuild_time.py
+	$(BIN)/python benchmarks/tracking_overhead.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

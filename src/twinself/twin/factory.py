@@ -45,6 +45,7 @@ def build_twin(settings: Settings, store: VectorStore, embedder: Embedder) -> Tw
         retriever=retriever,
         prompt_builder=PromptBuilder(persona, settings.history_turns),
         llm=build_llm(settings, embedder),
+        max_question_chars=settings.max_message_chars,
     )
 
 
