@@ -1,6 +1,6 @@
 """Full rebuild vs incremental rebuild after one file changed, side by side in one run.
 
-    .venv/bin/python benchmarks/rebuild_time.py
+.venv/bin/python benchmarks/rebuild_time.py
 """
 
 from __future__ import annotations

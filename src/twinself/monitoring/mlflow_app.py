@@ -18,7 +18,8 @@ def _list_experiments() -> Any:
     from google.protobuf.json_format import MessageToDict
     from mlflow.server.handlers import _get_tracking_store
 
-    experiments = _get_tracking_store().search_experiments(max_results=1000)
+    store = _get_tracking_store()
+    experiments = store.search_experiments(max_results=1000)  # type: ignore[no-untyped-call]
     payload = {
         "experiments": [
             MessageToDict(e.to_proto(), preserving_proto_field_name=True) for e in experiments
