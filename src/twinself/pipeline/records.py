@@ -8,7 +8,7 @@ ask the server anything.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 RequestStatus = Literal["success", "error", "client_disconnected"]
@@ -47,7 +47,12 @@ class RequestRecord:
     error_type: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Shallow on purpose: dataclasses.asdict deep-copies every retrieved document and
+        # took 3 ms of a 4 ms record; json.dumps reads the nested values as they are.
+        values = dict(vars(self))
+        values["root"] = dict(vars(self.root)) if self.root else None
+        values["spans"] = [dict(vars(span)) for span in self.spans]
+        return values
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> RequestRecord:
