@@ -74,12 +74,19 @@ def configure(
 
 
 def _register_commands() -> None:
-    from twinself.cli import ask_commands, doctor_command, memory_commands, serve_command
+    from twinself.cli import (
+        ask_commands,
+        doctor_command,
+        memory_commands,
+        serve_command,
+        worker_command,
+    )
 
     memory_commands.register(app)
     ask_commands.register(app)
     doctor_command.register(app)
     serve_command.register(app)
+    worker_command.register(app)
 
 
 _register_commands()

@@ -93,8 +93,10 @@ def ask(
 
 
 def chat() -> None:
-    """Chat with the twin in the terminal. /sources shows the last answer's sources,
-    /reset forgets the conversation, /exit (or Ctrl-D) quits.
+    """Chat with the twin in the terminal.
+
+    /sources shows the last answer's sources, /reset forgets the conversation, /exit (or
+    Ctrl-D) quits.
 
     Example:
         twinself chat

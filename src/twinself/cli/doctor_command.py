@@ -130,8 +130,9 @@ CHECKS: list[Callable[[Context], Check]] = [
 
 
 def doctor() -> None:
-    """Check configuration, data, embedding model, memory and the LLM provider; print each
-    problem with its fix. Exit code 1 if anything is wrong.
+    """Check configuration, data, embedding model, memory and the LLM provider.
+
+    Prints each problem with its fix. Exit code 1 if anything is wrong.
 
     Example:
         twinself doctor

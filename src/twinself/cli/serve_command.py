@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -44,8 +45,10 @@ def serve(
     ),
     mlflow_port: int = typer.Option(5000, help="Port of the local MLflow server."),
 ) -> None:
-    """Serve the chat API (POST /chat, /chat/stream; GET /health, /docs) and keep the shipper
-    running, so every request becomes an MLflow run.
+    """Serve the chat API, with the shipper that turns every request into an MLflow run.
+
+    Endpoints: POST /chat, /chat/stream, /api/edit-message/suggestion; GET /health, /runs/ID,
+    /docs.
 
     Example:
         twinself serve --port 8000
@@ -74,6 +77,9 @@ def serve(
         )
     for supervisor in supervisors:
         supervisor.start()
+    # uvicorn re-raises the SIGTERM it caught once it has shut down; with the default handler
+    # that would end this process before `finally` stops the shipper and MLflow.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.run(
             create_app(settings),

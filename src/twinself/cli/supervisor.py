@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import signal
 import subprocess
+import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 logger = logging.getLogger(__name__)
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """On Linux, have the kernel SIGTERM the child if the supervisor dies, even by kill -9."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+    pr_set_pdeathsig = 1
+
+    def set_death_signal() -> None:
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return set_death_signal
 
 
 class ProcessSupervisor:
@@ -33,7 +52,7 @@ class ProcessSupervisor:
     def _run(self) -> None:
         backoff = 1.0
         while not self._stopping.is_set():
-            self._process = subprocess.Popen(self._command)
+            self._process = subprocess.Popen(self._command, preexec_fn=_die_with_parent())
             code = self._process.wait()
             if self._stopping.is_set():
                 return

@@ -1,0 +1,570 @@
+"""Ship one outbox record as one MLflow run plus one trace, idempotently by request_id.
+
+Everything goes through `MlflowClient` / `TracingClient` with explicit ids. Traces are written
+straight to the tracking store (`start_trace` with a complete TraceInfo, then `log_spans`)
+instead of through MLflow's span exporter: the exporter buffers in memory and logs-and-drops
+write failures, while the shipper must know a trace is stored before it marks a record shipped.
+
+Idempotency:
+- the trace id and span ids are derived from the request_id, so a re-ship upserts the same
+  trace and spans (both store calls merge on an existing id) and never creates a second trace;
+- a run is created once: the caller passes the run id the outbox remembers, or the sink finds
+  the run by its `request_id` tag before creating one (`find_runs` does it for a whole batch).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from mlflow import MlflowClient
+from mlflow.entities import (
+    AssessmentSource,
+    AssessmentSourceType,
+    Metric,
+    Param,
+    Span,
+    Trace,
+    TraceData,
+    TraceInfo,
+    TraceLocation,
+    TraceState,
+    ViewType,
+)
+from mlflow.entities import Feedback as FeedbackAssessment
+from mlflow.environment_variables import (
+    MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR,
+    MLFLOW_HTTP_REQUEST_MAX_RETRIES,
+    MLFLOW_HTTP_REQUEST_TIMEOUT,
+    MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT,
+)
+from mlflow.exceptions import ERROR_CODE_TO_HTTP_STATUS, MlflowException
+from mlflow.store.tracking.rest_store import RestStore
+from mlflow.tracing.client import TracingClient
+from mlflow.tracing.constant import (
+    MAX_CHARS_IN_TRACE_INFO_METADATA,
+    TRACE_SCHEMA_VERSION_KEY,
+    TRUNCATION_SUFFIX,
+    CostKey,
+    SpanAttributeKey,
+    TokenUsageKey,
+    TraceMetadataKey,
+    TraceTagKey,
+)
+from mlflow.tracing.utils import (
+    SpanAggregationNode,
+    add_size_stats_to_trace_metadata,
+    aggregate_cost_from_span_nodes,
+    aggregate_usage_from_span_nodes,
+    dump_span_attribute_value,
+)
+from sqlalchemy.exc import OperationalError
+
+from twinself.config.settings import Settings
+from twinself.errors import TwinselfError
+from twinself.pipeline.outbox import Feedback
+from twinself.pipeline.records import RequestRecord, SpanRecord
+
+REQUEST_ID_TAG = "request_id"
+FEEDBACK_ASSESSMENT_NAME = "suggested_response"
+# Trace previews shown in the MLflow trace table (MLflow's own limit for OSS servers).
+_PREVIEW_CHARS = 1000
+_RUN_STATUS = {"success": "FINISHED", "error": "FAILED", "client_disconnected": "KILLED"}
+# 5xx other than 501, timeouts, conflicts and rate limits are worth retrying; other 4xx are not.
+_RETRYABLE_HTTP_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+_CREDENTIALS_IN_URL = re.compile(r"(\w+://)[^/@\s]+@")
+
+
+class SinkUnavailable(TwinselfError):
+    """MLflow cannot be reached or is failing: retry later, the record is not at fault."""
+
+
+class SinkMisconfigured(SinkUnavailable):
+    """The tracking URI or experiment is unusable: records wait until someone fixes it."""
+
+
+class SinkRejected(TwinselfError):
+    """MLflow refused this record: retrying the same data will most likely fail again."""
+
+
+@dataclass(frozen=True)
+class ShippedRun:
+    run_id: str
+    trace_id: str
+
+
+class RunSink(Protocol):
+    """Where the shipper sends records. Every method raises SinkUnavailable or SinkRejected."""
+
+    def find_runs(self, records: Sequence[RequestRecord]) -> dict[str, str]:
+        """request_id -> run_id for the records that already have a run (one lookup)."""
+        ...
+
+    def ship(
+        self,
+        record: RequestRecord,
+        known_run_id: str | None,
+        on_run_created: Callable[[str], None],
+        *,
+        look_up_run: bool = True,
+    ) -> ShippedRun:
+        """Write the record's run and trace; safe to repeat.
+
+        `known_run_id` is reused when given. Otherwise the run is looked up by request_id
+        unless `look_up_run` is False (the caller already did, e.g. with `find_runs`).
+        `on_run_created(run_id)` runs right after a new run exists, to remember it durably.
+        """
+        ...
+
+    def log_feedback(self, feedback: Feedback, trace_id: str) -> None:
+        """Attach a human's suggested response to the request's trace; safe to repeat."""
+        ...
+
+    def check_connection(self) -> None:
+        """Raise SinkUnavailable (or SinkMisconfigured) unless MLflow is ready for runs."""
+        ...
+
+
+def trace_id_for(request_id: str) -> str:
+    """The MLflow trace id of a request: derived from it, so every re-ship hits the same trace."""
+    return "tr-" + _otel_trace_id(request_id).to_bytes(16, "big").hex()
+
+
+def redact(text: str) -> str:
+    """Drop user:password from any URL in a message before it is logged or stored."""
+    return _CREDENTIALS_IN_URL.sub(r"\1***@", text)
+
+
+class MlflowRunSink:
+    """One MLflow run and one trace per request, in one experiment, via explicit ids only."""
+
+    def __init__(
+        self,
+        tracking_uri: str,
+        experiment_name: str,
+        artifact_location: str,
+        *,
+        http_timeout_seconds: int = 30,
+        http_max_retries: int = 2,
+    ) -> None:
+        self._tracking_uri = tracking_uri
+        self._experiment_name = experiment_name
+        self._artifact_location = artifact_location
+        self._client: MlflowClient | None = None
+        self._tracing: TracingClient | None = None
+        self._experiment_id: str | None = None
+        # Process-level MLflow client settings; the sink only lives in the worker process.
+        # The shipper backs off and retries by itself, so MLflow's own retries (7, ~4 minutes)
+        # would only stall a pass and a SIGTERM. set_terminated() would otherwise fetch every
+        # run again just to print its URL on stdout.
+        for variable, value in (
+            (MLFLOW_HTTP_REQUEST_TIMEOUT, http_timeout_seconds),
+            (MLFLOW_HTTP_REQUEST_MAX_RETRIES, http_max_retries),
+            (MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR, 1),
+            (MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT, "true"),
+        ):
+            variable.set(value)  # type: ignore[no-untyped-call]
+
+    @property
+    def tracking_uri(self) -> str:
+        """The tracking URI without credentials, fit for messages."""
+        return redact(self._tracking_uri)
+
+    # --- RunSink ----------------------------------------------------------------------
+
+    def check_connection(self) -> None:
+        with self._mlflow_errors("checking the connection"):
+            self._resolve_experiment()
+
+    def find_runs(self, records: Sequence[RequestRecord]) -> dict[str, str]:
+        if not records:
+            return {}
+        wanted = {record.request_id for record in records}
+        found: dict[str, str] = {}
+        # A run starts at its record's created_at, so a time window finds a batch's runs in
+        # one search (tags cannot be searched with IN); the request_id tag picks the exact run.
+        with self._mlflow_errors("looking up existing runs"):
+            client = self._clients()[0]
+            experiment_id = self._resolve_experiment()
+            for first, last in _time_windows(sorted(_millis(r.created_at) for r in records)):
+                window = f"attributes.start_time >= {first} AND attributes.start_time <= {last}"
+                page_token: str | None = None
+                while True:
+                    page = client.search_runs(
+                        [experiment_id],
+                        window,
+                        run_view_type=ViewType.ACTIVE_ONLY,
+                        max_results=1000,
+                        page_token=page_token,
+                    )
+                    for run in page:
+                        request_id = run.data.tags.get(REQUEST_ID_TAG)
+                        if request_id in wanted:
+                            found.setdefault(request_id, run.info.run_id)
+                    if not page.token:
+                        break
+                    page_token = page.token
+        return found
+
+    def ship(
+        self,
+        record: RequestRecord,
+        known_run_id: str | None,
+        on_run_created: Callable[[str], None],
+        *,
+        look_up_run: bool = True,
+    ) -> ShippedRun:
+        trace_id = trace_id_for(record.request_id)
+        with self._mlflow_errors(f"shipping request {record.request_id}"):
+            client, tracing = self._clients()
+            experiment_id = self._resolve_experiment()
+            run_id = known_run_id
+            if run_id is None and look_up_run:
+                run_id = self._find_run(experiment_id, record.request_id)
+            created = run_id is None
+            if run_id is None:
+                run_id = client.create_run(
+                    experiment_id,
+                    start_time=_millis(record.created_at),
+                    tags=_run_tags(record, trace_id),
+                    run_name=f"chat-{record.request_id[:8]}",
+                ).info.run_id
+        if created:
+            on_run_created(run_id)
+        with self._mlflow_errors(f"shipping request {record.request_id}"):
+            timestamp = _millis(record.created_at)
+            client.log_batch(
+                run_id,
+                metrics=[Metric(k, float(v), timestamp, 0) for k, v in record.metrics.items()],
+                params=[Param(k, str(v)) for k, v in record.params.items()],
+            )
+            spans = _trace_spans(record, trace_id)
+            tracing.start_trace(_trace_info(record, trace_id, experiment_id, run_id, spans))
+            self._log_spans(tracing, experiment_id, spans)
+            # Terminated last: a FINISHED/FAILED/KILLED run always has its trace.
+            client.set_terminated(
+                run_id, _RUN_STATUS.get(record.status, "FAILED"), end_time=_run_end_millis(record)
+            )
+        return ShippedRun(run_id=run_id, trace_id=trace_id)
+
+    def log_feedback(self, feedback: Feedback, trace_id: str) -> None:
+        marker = {"feedback_id": str(feedback.feedback_id), "created_at": str(feedback.created_at)}
+        with self._mlflow_errors(f"logging feedback {feedback.feedback_id}"):
+            tracing = self._clients()[1]
+            # A retry after a crash between logging and marking must not add a second copy.
+            for existing in tracing.get_trace_info(trace_id).assessments:
+                metadata = existing.metadata or {}
+                if existing.name == FEEDBACK_ASSESSMENT_NAME and all(
+                    metadata.get(k) == v for k, v in marker.items()
+                ):
+                    return
+            tracing.log_assessment(
+                trace_id,
+                FeedbackAssessment(
+                    name=FEEDBACK_ASSESSMENT_NAME,
+                    value=feedback.suggested_response,
+                    source=AssessmentSource(
+                        source_type=AssessmentSourceType.HUMAN, source_id="twinself-user"
+                    ),
+                    rationale="A user suggested this response instead of the twin's answer.",
+                    metadata={
+                        **marker,
+                        "request_id": feedback.request_id or "",
+                        "original_question": feedback.original_question,
+                        "original_response": feedback.original_response,
+                    },
+                ),
+            )
+
+    # --- internals --------------------------------------------------------------------
+
+    def _clients(self) -> tuple[MlflowClient, TracingClient]:
+        # Built on first use: a SQLite store runs its migrations in the constructor.
+        if self._client is None or self._tracing is None:
+            try:
+                self._client = MlflowClient(tracking_uri=self._tracking_uri)
+                self._tracing = TracingClient(self._tracking_uri)
+            except Exception as exc:
+                if _is_retryable(exc):
+                    raise
+                raise SinkMisconfigured(
+                    f"Cannot open the MLflow tracking store {self.tracking_uri} "
+                    f"({redact(str(exc))[:500]}). Set MLFLOW_TRACKING_URI to an http(s):// "
+                    "server or a sqlite:/// path; records wait in the outbox meanwhile."
+                ) from exc
+        return self._client, self._tracing
+
+    def _resolve_experiment(self) -> str:
+        if self._experiment_id is not None:
+            return self._experiment_id
+        client = self._clients()[0]
+        experiment = client.get_experiment_by_name(self._experiment_name)
+        if experiment is None:
+            try:
+                self._experiment_id = client.create_experiment(
+                    self._experiment_name, artifact_location=self._artifact_location
+                )
+                return self._experiment_id
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+                experiment = client.get_experiment_by_name(self._experiment_name)
+        if experiment is None or experiment.lifecycle_stage != "active":
+            # Not the record's fault: wait (and keep the records) until someone fixes it.
+            raise SinkMisconfigured(
+                f"The MLflow experiment '{self._experiment_name}' at {self.tracking_uri} is "
+                "deleted. Restore it in the MLflow UI, or set MLFLOW_EXPERIMENT_NAME to another "
+                "name; records wait in the outbox meanwhile."
+            )
+        self._experiment_id = str(experiment.experiment_id)
+        return self._experiment_id
+
+    def _find_run(self, experiment_id: str, request_id: str) -> str | None:
+        if "'" in request_id or "\\" in request_id:
+            raise SinkRejected(f"request_id {request_id!r} cannot be searched in MLflow")
+        runs = self._clients()[0].search_runs(
+            [experiment_id], f"tags.{REQUEST_ID_TAG} = '{request_id}'", max_results=1
+        )
+        return runs[0].info.run_id if runs else None
+
+    def _log_spans(self, tracing: TracingClient, experiment_id: str, spans: list[Span]) -> None:
+        try:
+            tracing.log_spans(experiment_id, spans)
+        except NotImplementedError as exc:
+            # The REST store caches "server version unknown" forever once /version failed
+            # (e.g. the server went down between two calls): forget it so the retry asks again.
+            RestStore._get_server_version.cache_clear()
+            raise SinkUnavailable(
+                f"MLflow at {self.tracking_uri} did not accept spans ({exc}). It needs MLflow "
+                ">= 3.4 with a database backend; records wait in the outbox meanwhile."
+            ) from exc
+
+    @contextmanager
+    def _mlflow_errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except (SinkUnavailable, SinkRejected):
+            raise
+        except Exception as exc:
+            detail = redact(f"{type(exc).__name__}: {exc}")[:1000]
+            if _is_retryable(exc):
+                raise SinkUnavailable(
+                    f"MLflow at {self.tracking_uri} is unreachable or failing while {doing}: "
+                    f"{detail}. Start the server or fix MLFLOW_TRACKING_URI; records stay in "
+                    "the outbox and are retried."
+                ) from exc
+            # The experiment may have been deleted or replaced: look it up again next time.
+            self._experiment_id = None
+            raise SinkRejected(f"MLflow rejected {doing}: {detail}") from exc
+
+
+def build_run_sink(settings: Settings) -> MlflowRunSink:
+    return MlflowRunSink(
+        settings.resolved_tracking_uri,
+        settings.mlflow_experiment,
+        settings.mlflow_artifact_location,
+    )
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, MlflowException):
+        return ERROR_CODE_TO_HTTP_STATUS.get(exc.error_code, 500) in _RETRYABLE_HTTP_STATUSES
+    # Connection refused/reset, timeouts (requests' errors are OSErrors), a locked database.
+    return isinstance(exc, OSError | OperationalError)
+
+
+# --- the run --------------------------------------------------------------------------
+
+
+def _millis(epoch_seconds: float) -> int:
+    return int(epoch_seconds * 1000)
+
+
+def _time_windows(sorted_millis: list[int], max_gap: int = 10_000) -> list[tuple[int, int]]:
+    """Start times grouped at gaps, so one old retried record cannot stretch a batch's
+    window over every run since."""
+    windows: list[tuple[int, int]] = []
+    for millis in sorted_millis:
+        if windows and millis - windows[-1][1] <= max_gap:
+            windows[-1] = (windows[-1][0], millis)
+        else:
+            windows.append((millis, millis))
+    return windows
+
+
+def _run_end_millis(record: RequestRecord) -> int:
+    if record.root is not None:
+        return record.root.end_ns // 1_000_000
+    return _millis(record.created_at + record.metrics.get("total_time_seconds", 0.0))
+
+
+def _run_tags(record: RequestRecord, trace_id: str) -> dict[str, str]:
+    return {
+        **record.tags,
+        REQUEST_ID_TAG: record.request_id,
+        "trace_id": trace_id,
+        "status": record.status,
+        "error_type": record.error_type,
+        "endpoint": record.endpoint,
+        "http_status": str(record.http_status),
+    }
+
+
+# --- the trace ------------------------------------------------------------------------
+
+
+def _digest(request_id: str, part: str, size: int) -> int:
+    raw = hashlib.blake2b(f"twinself:{request_id}:{part}".encode(), digest_size=size).digest()
+    return int.from_bytes(raw, "big") or 1  # OpenTelemetry ids must not be zero
+
+
+def _otel_trace_id(request_id: str) -> int:
+    return _digest(request_id, "trace", 16)
+
+
+def _b64(value: int, size: int) -> str:
+    return base64.b64encode(value.to_bytes(size, "big")).decode("ascii")
+
+
+def _root_of(record: RequestRecord) -> SpanRecord:
+    if record.root is not None:
+        return record.root
+    start_ns = int(record.created_at * 1e9)
+    duration = record.metrics.get("total_time_seconds", 0.0)
+    return SpanRecord(
+        name="chat",
+        span_type="CHAIN",
+        start_ns=start_ns,
+        end_ns=start_ns + int(duration * 1e9),
+        inputs={"message": record.question},
+        outputs={"response": record.response},
+        status="OK" if record.status == "success" else "ERROR",
+    )
+
+
+def _llm_attributes(record: RequestRecord, span: SpanRecord) -> dict[str, Any]:
+    """Token usage, cost and model on the LLM span, from the record when the span lacks them.
+
+    MLflow sums `mlflow.chat.tokenUsage` and `mlflow.llm.cost` of the spans into the trace's
+    `mlflow.trace.tokenUsage` / `mlflow.trace.cost`, which the trace table shows.
+    """
+    metrics = record.metrics
+    extra: dict[str, Any] = {}
+    if SpanAttributeKey.CHAT_USAGE not in span.attributes and "total_tokens" in metrics:
+        extra[SpanAttributeKey.CHAT_USAGE] = {
+            TokenUsageKey.INPUT_TOKENS: int(metrics.get("input_tokens", 0)),
+            TokenUsageKey.OUTPUT_TOKENS: int(metrics.get("output_tokens", 0)),
+            TokenUsageKey.TOTAL_TOKENS: int(metrics["total_tokens"]),
+        }
+    if SpanAttributeKey.LLM_COST not in span.attributes and "total_cost_usd" in metrics:
+        extra[SpanAttributeKey.LLM_COST] = {
+            CostKey.INPUT_COST: metrics.get("input_cost_usd", 0.0),
+            CostKey.OUTPUT_COST: metrics.get("output_cost_usd", 0.0),
+            CostKey.TOTAL_COST: metrics["total_cost_usd"],
+        }
+    for key, param in (
+        (SpanAttributeKey.MODEL, "model"),
+        (SpanAttributeKey.MODEL_PROVIDER, "provider"),
+    ):
+        if key not in span.attributes and record.params.get(param):
+            extra[key] = record.params[param]
+    return extra
+
+
+def _span(
+    span: SpanRecord,
+    trace_id: str,
+    request_id: str,
+    index: int,
+    extra_attributes: dict[str, Any],
+) -> Span:
+    attributes: dict[str, Any] = {**span.attributes, **extra_attributes}
+    attributes[SpanAttributeKey.REQUEST_ID] = trace_id
+    attributes[SpanAttributeKey.SPAN_TYPE] = span.span_type
+    if span.inputs is not None:
+        attributes[SpanAttributeKey.INPUTS] = span.inputs
+    if span.outputs is not None:
+        attributes[SpanAttributeKey.OUTPUTS] = span.outputs
+    return Span.from_dict(
+        {
+            "trace_id": _b64(_otel_trace_id(request_id), 16),
+            "span_id": _b64(_digest(request_id, f"span-{index}", 8), 8),
+            "parent_span_id": None if index == 0 else _b64(_digest(request_id, "span-0", 8), 8),
+            "name": span.name,
+            "start_time_unix_nano": span.start_ns,
+            "end_time_unix_nano": span.end_ns,
+            "status": {"code": f"STATUS_CODE_{span.status}", "message": ""},
+            # MLflow stores every span attribute as a JSON string.
+            "attributes": {k: dump_span_attribute_value(v) for k, v in attributes.items()},
+            "events": [],
+        }
+    )
+
+
+def _trace_spans(record: RequestRecord, trace_id: str) -> list[Span]:
+    """The root (index 0) and its children, with ids derived from the request_id."""
+    children = list(record.spans)
+    llm_index = next((i for i, s in enumerate(children) if s.span_type == "LLM"), None)
+    spans = [_span(_root_of(record), trace_id, record.request_id, 0, {})]
+    for index, child in enumerate(children):
+        extra = _llm_attributes(record, child) if index == llm_index else {}
+        spans.append(_span(child, trace_id, record.request_id, index + 1, extra))
+    return spans
+
+
+def _truncated(value: str, limit: int) -> str:
+    if len(value) <= limit:
+        return value
+    return value[: limit - len(TRUNCATION_SUFFIX)] + TRUNCATION_SUFFIX
+
+
+def _aggregate(spans: list[Span], key: str) -> list[SpanAggregationNode]:
+    return [SpanAggregationNode(s.span_id, s.parent_id, s.get_attribute(key)) for s in spans]
+
+
+def _trace_info(
+    record: RequestRecord, trace_id: str, experiment_id: str, run_id: str, spans: list[Span]
+) -> TraceInfo:
+    root = spans[0]
+    inputs = dump_span_attribute_value(root.inputs) if root.inputs is not None else ""
+    outputs = dump_span_attribute_value(root.outputs) if root.outputs is not None else ""
+    metadata = {
+        TRACE_SCHEMA_VERSION_KEY: "3",
+        TraceMetadataKey.SOURCE_RUN: run_id,
+        TraceMetadataKey.TRACE_SESSION: record.session_id,
+        TraceMetadataKey.INPUTS: _truncated(inputs, MAX_CHARS_IN_TRACE_INFO_METADATA),
+        TraceMetadataKey.OUTPUTS: _truncated(outputs, MAX_CHARS_IN_TRACE_INFO_METADATA),
+        REQUEST_ID_TAG: record.request_id,
+        "session_id": record.session_id,
+    }
+    if usage := aggregate_usage_from_span_nodes(_aggregate(spans, SpanAttributeKey.CHAT_USAGE)):
+        metadata[TraceMetadataKey.TOKEN_USAGE] = json.dumps(usage)
+    if cost := aggregate_cost_from_span_nodes(_aggregate(spans, SpanAttributeKey.LLM_COST)):
+        metadata[TraceMetadataKey.COST] = json.dumps(cost)
+    info = TraceInfo(
+        trace_id=trace_id,
+        trace_location=TraceLocation.from_experiment_id(experiment_id),
+        request_time=root.start_time_ns // 1_000_000,
+        execution_duration=((root.end_time_ns or root.start_time_ns) - root.start_time_ns)
+        // 1_000_000,
+        state=TraceState.OK if record.status == "success" else TraceState.ERROR,
+        request_preview=_truncated(inputs, _PREVIEW_CHARS),
+        response_preview=_truncated(outputs, _PREVIEW_CHARS),
+        client_request_id=record.request_id,
+        trace_metadata=metadata,
+        tags={
+            TraceTagKey.TRACE_NAME: root.name,
+            REQUEST_ID_TAG: record.request_id,
+            "session_id": record.session_id,
+            "endpoint": record.endpoint,
+            "status": record.status,
+        },
+    )
+    add_size_stats_to_trace_metadata(Trace(info=info, data=TraceData(spans=spans)))
+    return info

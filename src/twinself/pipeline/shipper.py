@@ -1,0 +1,233 @@
+"""Drain the outbox into MLflow: claim due rows, ship each, mark it only after MLflow accepted it.
+
+Failures never lose a row. When MLflow is unreachable (SinkUnavailable) the pass stops, the row
+is left as it is and the loop waits with exponential backoff; rows are retried for as long as it
+takes. When MLflow rejects a row (SinkRejected) that row alone is retried with backoff and
+marked failed after `max_attempts_rejected` attempts, with the error kept in the outbox.
+
+One shipper per outbox: it looks up existing runs once per batch, then creates the missing
+ones; a second shipper could create a run in between (the worker command holds a lock).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from types import FrameType
+
+from twinself.config.settings import Settings
+from twinself.pipeline.mlflow_sink import RunSink, SinkRejected, SinkUnavailable, build_run_sink
+from twinself.pipeline.outbox import Feedback, Outbox, PendingRequest, build_outbox
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PassReport:
+    claimed: int
+    shipped: int
+    outage: SinkUnavailable | None = None
+
+
+class Shipper:
+    def __init__(
+        self,
+        outbox: Outbox,
+        sink: RunSink,
+        batch_size: int,
+        poll_seconds: float,
+        max_backoff_seconds: float = 60.0,
+        max_attempts_rejected: int = 5,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.outbox = outbox
+        self.sink = sink
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._max_backoff = max_backoff_seconds
+        self._max_attempts_rejected = max_attempts_rejected
+        self._rng = rng or random.Random()
+        self._stop = threading.Event()
+        self._outage_passes = 0  # consecutive passes cut short by SinkUnavailable
+
+    # --- one pass ---------------------------------------------------------------------
+
+    def ship_pending_records(self) -> int:
+        """Ship what is due now (one batch of requests, then due feedback); return runs shipped."""
+        return self.run_pass().shipped
+
+    def run_pass(self) -> PassReport:
+        report = self._ship_due_requests()
+        outage = report.outage or self._ship_due_feedback()
+        if outage is not None:
+            self._outage_passes += 1
+            if self._outage_passes == 1:
+                logger.warning("%s", outage)
+        elif self._outage_passes:
+            logger.info("MLflow is reachable again after %d failed pass(es)", self._outage_passes)
+            self._outage_passes = 0
+        if report.shipped:
+            logger.info(
+                "Shipped %d request(s) to MLflow; %d pending",
+                report.shipped,
+                self.outbox.backlog().pending,
+            )
+        return PassReport(report.claimed, report.shipped, outage)
+
+    def drain(self, stop: threading.Event | None = None) -> PassReport:
+        """Pass after pass until nothing is due; stops at the first outage. Totals returned."""
+        if stop is not None:
+            self._stop = stop
+        claimed = shipped = 0
+        while not self._stop.is_set():
+            report = self.run_pass()
+            claimed += report.claimed
+            shipped += report.shipped
+            if report.outage is not None or report.claimed < self._batch_size:
+                return PassReport(claimed, shipped, report.outage)
+        return PassReport(claimed, shipped)
+
+    def _ship_due_requests(self) -> PassReport:
+        due = self.outbox.due_requests(self._batch_size)
+        if not due:
+            return PassReport(0, 0)
+        existing: dict[str, str] | None
+        try:
+            existing = self.sink.find_runs([p.record for p in due if p.run_id is None])
+        except SinkUnavailable as exc:
+            return PassReport(len(due), 0, exc)
+        except SinkRejected as exc:
+            logger.warning("Batch lookup of runs failed (%s); looking them up one by one", exc)
+            existing = None
+        shipped = 0
+        for pending in due:
+            if self._stop.is_set():
+                break
+            record = pending.record
+            known = pending.run_id or (existing or {}).get(record.request_id)
+            try:
+                result = self.sink.ship(
+                    record,
+                    known,
+                    partial(self.outbox.note_run_created, record.request_id),
+                    look_up_run=existing is None,
+                )
+            except SinkUnavailable as exc:
+                # Not this row's fault: leave it untouched, stop hammering a down server.
+                return PassReport(len(due), shipped, exc)
+            except SinkRejected as exc:
+                self._retry_rejected(pending, exc)
+                continue
+            self.outbox.mark_shipped(record.request_id, result.run_id, result.trace_id)
+            shipped += 1
+        return PassReport(len(due), shipped)
+
+    def _retry_rejected(self, pending: PendingRequest, error: SinkRejected) -> None:
+        attempts = pending.attempts + 1
+        give_up = attempts >= self._max_attempts_rejected
+        request_id = pending.record.request_id
+        self.outbox.mark_retry(request_id, str(error), self.backoff_seconds(attempts), give_up)
+        if give_up:
+            logger.error("Gave up on request %s after %d attempts: %s", request_id, attempts, error)
+        else:
+            logger.warning("Request %s rejected (attempt %d): %s", request_id, attempts, error)
+
+    def _ship_due_feedback(self) -> SinkUnavailable | None:
+        for feedback in self.outbox.due_feedback(self._batch_size):
+            if self._stop.is_set():
+                return None
+            try:
+                self._ship_feedback(feedback)
+            except SinkUnavailable as exc:
+                return exc
+        return None
+
+    def _ship_feedback(self, feedback: Feedback) -> None:
+        mark = partial(self.outbox.mark_feedback, feedback.feedback_id)
+        if feedback.request_id is None:
+            mark("shipped")  # nothing to attach it to; the outbox row is its durable copy
+            return
+        state = self.outbox.request_state(feedback.request_id)
+        if state is None:
+            mark("failed", f"request {feedback.request_id} is not in the outbox")
+        elif state.status == "failed":
+            mark("failed", f"request {feedback.request_id} failed to ship: {state.last_error}")
+        elif state.status != "shipped" or state.trace_id is None:
+            waiting = f"waiting for request {feedback.request_id} to ship"
+            mark("pending", waiting, self.backoff_seconds(feedback.attempts + 1))
+        else:
+            try:
+                self.sink.log_feedback(feedback, state.trace_id)
+            except SinkRejected as exc:
+                give_up = feedback.attempts + 1 >= self._max_attempts_rejected
+                delay = self.backoff_seconds(feedback.attempts + 1)
+                mark("failed" if give_up else "pending", str(exc), delay)
+                logger.warning("Feedback %d rejected: %s", feedback.feedback_id, exc)
+                return
+            mark("shipped")
+
+    def backoff_seconds(self, attempt: int) -> float:
+        """1, 2, 4, ... seconds up to the cap, each scaled by a random 0.5-1.0 (no herds)."""
+        ceiling = min(self._max_backoff, 2.0 ** max(0, attempt - 1))
+        return ceiling * self._rng.uniform(0.5, 1.0)
+
+    # --- the loop ---------------------------------------------------------------------
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Ship until `stop` is set; SIGTERM/SIGINT set it (main thread only).
+
+        The record being shipped when a signal arrives is finished and marked first.
+        """
+        self._stop = stop
+        with stop_on_signals(stop):
+            logger.info(
+                "Shipping the outbox %s to MLflow every %.1fs", self.outbox.path, self._poll_seconds
+            )
+            while not stop.is_set():
+                report = self.run_pass()
+                if report.outage is not None:
+                    wait = self.backoff_seconds(self._outage_passes)
+                    logger.info("MLflow unavailable; next try in %.1fs", wait)
+                elif report.claimed >= self._batch_size:
+                    wait = 0.0  # a backlog: keep draining
+                else:
+                    wait = self._poll_seconds
+                stop.wait(wait)
+        logger.info("Shipper stopped")
+
+    def close(self) -> None:
+        self.outbox.close()
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set `stop` while inside; the previous handlers come back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be installed from the main thread
+        return
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        logger.info("%s received; finishing the current record", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def build_shipper(settings: Settings) -> Shipper:
+    return Shipper(
+        outbox=build_outbox(settings.home),
+        sink=build_run_sink(settings),
+        batch_size=settings.shipper_batch_size,
+        poll_seconds=settings.shipper_poll_seconds,
+    )
