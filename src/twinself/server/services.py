@@ -28,7 +28,8 @@ def redact_uri(uri: str) -> str:
 
 @dataclass
 class MlflowProbe:
-    """Is the tracking server up? Asked by /health, answered from a short cache."""
+    """Is the tracking server up? Asked by /health; a "yes" is cached briefly, a "no" is not,
+    so recovery shows at once."""
 
     uri: str
     cache_seconds: float = 5.0
@@ -39,7 +40,7 @@ class MlflowProbe:
         if not self.uri.startswith(("http://", "https://")):
             return True  # a local SQLite store is always there
         now = time.monotonic()
-        if now - self._checked_at > self.cache_seconds:
+        if not self._connected or now - self._checked_at > self.cache_seconds:
             try:
                 self._connected = httpx.get(
                     f"{self.uri.rstrip('/')}/health", timeout=1.0
