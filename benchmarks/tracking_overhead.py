@@ -31,6 +31,7 @@ from _sample_twin import benchmark_settings, built_runtime
 from fastapi import FastAPI, Request, Response
 
 from twinself.config.settings import Settings
+from twinself.monitoring.mlflow_app import use_wal_journal
 from twinself.server.app import create_app
 from twinself.server.services import ServerServices, build_services
 from twinself.twin.factory import TwinRuntime
@@ -52,6 +53,7 @@ def free_port() -> int:
 @contextmanager
 def mlflow_server(home: Path) -> Iterator[str]:
     port = free_port()
+    use_wal_journal(home / "mlflow-server.db")  # as `twinself serve --mlflow-ui` does
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     mlflow = Path(sys.executable).with_name("mlflow")
     process = subprocess.Popen(
@@ -79,6 +81,7 @@ def add_naive_fluent_logging(app: FastAPI, tracking_uri: str) -> None:
     """What TwinSelf's server does: log the run with the fluent API before answering."""
     import mlflow
 
+    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_experiment("naive_fluent_logging")
 
@@ -175,7 +178,7 @@ def measure_recording(base: Settings, runtime: TwinRuntime, home: Path) -> None:
     services = build_services(base.model_copy(update={"home": home / "outbox"}), runtime=runtime)
     answer = services.twin.answer("Where do you work?")
     timings = []
-    for i in range(500):
+    for i in range(200):
         ctx = RequestContext(f"micro-{i}", "s", "chat", "Where do you work?", 0)
         started = time.perf_counter()
         services.recorder.answered(ctx, answer)

@@ -12,6 +12,7 @@ import typer
 from twinself.cli.app import err_console, handle_errors, load_settings
 from twinself.cli.supervisor import ProcessSupervisor
 from twinself.config.settings import Settings
+from twinself.monitoring.mlflow_app import use_wal_journal
 
 
 def mlflow_server_command(settings: Settings, port: int) -> list[str]:
@@ -62,7 +63,7 @@ def serve(
     settings = load_settings()
     supervisors: list[ProcessSupervisor] = []
     if mlflow_ui and settings.mlflow_tracking_uri is None:
-        settings.home.mkdir(parents=True, exist_ok=True)
+        use_wal_journal(settings.home / "mlflow.db")
         uri = f"http://127.0.0.1:{mlflow_port}"
         os.environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # inherited by mlflow only
         os.environ["MLFLOW_TRACKING_URI"] = uri  # inherited by the shipper process
