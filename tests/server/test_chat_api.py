@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from fastapi.testclient import TestClient
 
+from tests.pipeline.records_factory import METRIC_NAMES
 from tests.server.conftest import ClientFactory
 from twinself.pipeline.outbox import Outbox
 
@@ -18,17 +19,7 @@ PARAMS = {
     "model",
     "data_version",
 }
-METRICS = {
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "response_time_seconds",
-    "total_time_seconds",
-    "retrieval_time_seconds",
-    "input_cost_usd",
-    "output_cost_usd",
-    "total_cost_usd",
-}
+METRICS = set(METRIC_NAMES)
 
 
 def pending_records(outbox: Outbox) -> dict[str, object]:

@@ -7,8 +7,8 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, TypeVar
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -33,6 +33,7 @@ from twinself.twin.twin import TwinAnswer, TwinStream, source_to_dict
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["chat"])
 
+T = TypeVar("T")
 CLIENT_CLOSED_REQUEST = 499  # nginx's code: the client went away before the answer ended
 
 
@@ -87,6 +88,23 @@ def _history(body: ChatRequest) -> list[ChatTurn]:
     return [ChatTurn(m.role, m.content) for m in body.conversation]
 
 
+async def _answer_or_fail(
+    services: ServerServices,
+    body: ChatRequest,
+    endpoint: str,
+    answer: Callable[[str, Sequence[ChatTurn]], T],
+) -> tuple[RequestContext, T | JSONResponse]:
+    """Validate, then run `answer` off the event loop; any failure becomes a tracked error."""
+    ctx = _context(body, endpoint)
+    problem = _input_problem(body, services)
+    if problem is not None:
+        return ctx, _fail(services, ctx, problem, InvalidQuestion.__name__)
+    try:
+        return ctx, await run_in_threadpool(answer, body.message, _history(body))
+    except Exception as error:
+        return ctx, _fail(services, ctx, _problem_from(error), type(error).__name__)
+
+
 def _metrics(outcome: RequestOutcome, body: ChatRequest) -> dict[str, Any]:
     metrics = outcome.record.metrics
     return {
@@ -103,14 +121,9 @@ def _metrics(outcome: RequestOutcome, body: ChatRequest) -> dict[str, Any]:
     responses={400: {}, 413: {}, 422: {}, 502: {}, 503: {}, 504: {}},
 )
 async def chat(body: ChatRequest, services: ServicesDep) -> ChatResponse | JSONResponse:
-    ctx = _context(body, "chat")
-    problem = _input_problem(body, services)
-    if problem is not None:
-        return _fail(services, ctx, problem, InvalidQuestion.__name__)
-    try:
-        answer = await run_in_threadpool(services.twin.answer, body.message, _history(body))
-    except Exception as error:
-        return _fail(services, ctx, _problem_from(error), type(error).__name__)
+    ctx, answer = await _answer_or_fail(services, body, "chat", services.twin.answer)
+    if isinstance(answer, JSONResponse):
+        return answer
     outcome = services.recorder.answered(ctx, answer)
     return ChatResponse(
         session_id=body.session_id,
@@ -207,15 +220,10 @@ async def chat_stream(body: ChatRequest, services: ServicesDep) -> StreamingResp
     """Server-Sent Events: `data:` text chunks (newlines escaped as \\n), then an
     `event: metadata` with request_id, sources and metrics, then `data: [DONE]`.
     A failure mid-stream sends `event: error` before `[DONE]`."""
-    ctx = _context(body, "chat_stream")
-    problem = _input_problem(body, services)
-    if problem is not None:
-        return _fail(services, ctx, problem, InvalidQuestion.__name__)
-    try:
-        # Retrieval happens here, so its errors still get a proper status code.
-        stream = await run_in_threadpool(services.twin.stream, body.message, _history(body))
-    except Exception as error:
-        return _fail(services, ctx, _problem_from(error), type(error).__name__)
+    # Retrieval and opening the model's stream happen here, so their errors get a status code.
+    ctx, stream = await _answer_or_fail(services, body, "chat_stream", services.twin.stream)
+    if isinstance(stream, JSONResponse):
+        return stream
     return StreamingResponse(
         _events(services, ctx, body, stream),
         media_type="text/event-stream",
