@@ -64,9 +64,9 @@ def stated_facts(sentence: str) -> set[str]:
     words = re.findall(r"[\w']+", sentence.lower())
     facts |= {w for w in words if w in _NUMBER_WORDS}
     for match in _CAPITALISED.findall(sentence):
-        for word in match.split():
+        for word in re.split(r"[\s-]+", match):  # "Berlin-Mitte", "Belgian-style": each part
             lowered = word.lower().strip("'").removesuffix("'s")
-            if lowered not in _NOT_NAMES:
+            if lowered and lowered not in _NOT_NAMES:
                 facts.add(lowered)
     return facts
 
@@ -78,6 +78,38 @@ def _normalised_tokens(text: str) -> set[str]:
         | {n.replace(",", "") for n in _NUMBER.findall(text)}
         | set(re.findall(r"[\w']+", text.lower()))
     )
+
+
+_QUESTION_TYPES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^\s*(when|what year|which year|since when)\b", re.I), "time"),
+    (re.compile(r"^\s*how (many|much|long|often|old|far|big|fast)\b", re.I), "quantity"),
+    (re.compile(r"^\s*(where|who|whom|which \w+)\b", re.I), "name"),
+)
+_MONTHS = re.compile(
+    r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(spring|summer|autumn|"
+    r"fall|winter|ago|last year|this year)\b",
+    re.I,
+)
+
+
+def expected_answer_type(question: str) -> str | None:
+    """What kind of fact answers the question: a time, a quantity, a name; None for open ones."""
+    for pattern, kind in _QUESTION_TYPES:
+        if pattern.search(question):
+            return kind
+    return None
+
+
+def gives_answer_type(statement: str, kind: str | None) -> bool:
+    if kind is None:
+        return True
+    facts = stated_facts(statement)
+    has_number = any(f[0].isdigit() or f in _NUMBER_WORDS for f in facts)
+    if kind == "time":
+        return has_number or bool(_MONTHS.search(statement))
+    if kind == "quantity":
+        return has_number
+    return any(not (f[0].isdigit() or f in _NUMBER_WORDS) for f in facts)
 
 
 def _dot(a: Sequence[float], b: Sequence[float]) -> float:
@@ -115,8 +147,8 @@ class LocalJudge:
         encoder: SentenceEncoder,
         *,
         min_support_similarity: float = 0.5,
-        relevance_low: float = 0.15,
-        relevance_high: float = 0.45,
+        relevance_low: float = 0.1,
+        relevance_high: float = 0.9,
     ) -> None:
         self._encoder = encoder
         self._min_support = min_support_similarity
@@ -148,15 +180,17 @@ class LocalJudge:
             return JudgeScore(0.0, "The answer is empty.")
         question_vector = self._encoder.embed_query(question)
         vectors = self._encoder.embed_documents(statements)
+        kind = expected_answer_type(question)
         verdicts = []
         for statement, vector in zip(statements, vectors, strict=True):
             # An honest "I don't know" answers the question (DeepEval counts it as relevant).
-            relevance = (
-                1.0
-                if _UNCERTAIN.search(statement)
-                else _ramp(_dot(question_vector, vector), self._low, self._high)
-            )
-            verdicts.append(StatementVerdict(statement, round(relevance, 3)))
+            if _UNCERTAIN.search(statement):
+                relevance = 1.0
+            else:
+                # On topic is not enough: "When ...?" wants a time, "How many ...?" a number.
+                closeness = _ramp(_dot(question_vector, vector), self._low, self._high)
+                relevance = closeness * (1.0 if gives_answer_type(statement, kind) else 0.5)
+            verdicts.append(StatementVerdict(statement, round(relevance, 4)))
         score = sum(v.relevance for v in verdicts) / len(verdicts)
         weakest = min(verdicts, key=lambda v: v.relevance)
         reason = (
