@@ -43,6 +43,7 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/retrieval_accuracy.py
 	$(BIN)/python benchmarks/rebuild_time.py
 	$(BIN)/python benchmarks/tracking_overhead.py
+	$(BIN)/python benchmarks/judge_agreement.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
