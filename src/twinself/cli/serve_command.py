@@ -36,7 +36,9 @@ def serve(
     host: str | None = typer.Option(None, help="Address to listen on (TWINSELF_HOST)."),
     port: int | None = typer.Option(None, help="Port (TWINSELF_PORT)."),
     worker: bool = typer.Option(
-        True, "--worker/--no-worker", help="Start and supervise the MLflow shipper process."
+        True,
+        "--worker/--no-worker",
+        help="Start and supervise the MLflow shipper and the evaluation worker.",
     ),
     mlflow_ui: bool = typer.Option(
         False,
@@ -73,9 +75,12 @@ def serve(
         )
         err_console.print(f"MLflow UI: {uri} (experiment {settings.mlflow_experiment})")
     if worker and settings.tracking_enabled:
-        supervisors.append(
-            ProcessSupervisor([sys.executable, "-m", "twinself.cli", "worker"], "shipper")
-        )
+        # Two processes: judging (CPU or a slow LLM) never delays shipping runs, and a crash
+        # of one leaves the other working.
+        command = [sys.executable, "-m", "twinself.cli", "worker"]
+        supervisors.append(ProcessSupervisor([*command, "--no-evaluator"], "shipper"))
+        if settings.resolved_judge != "none":
+            supervisors.append(ProcessSupervisor([*command, "--no-shipper"], "evaluator"))
     for supervisor in supervisors:
         supervisor.start()
     # uvicorn re-raises the SIGTERM it caught once it has shut down; with the default handler

@@ -1,42 +1,54 @@
-"""`twinself worker`: the shipper process that turns outbox rows into MLflow runs and traces."""
+"""`twinself worker`: the background process(es) behind the server.
+
+Two roles, each in one process per TWINSELF_HOME (a lock file says so):
+- the shipper turns outbox rows into MLflow runs and traces;
+- the evaluator judges answered requests (DeepEval metrics) and logs scores to their runs.
+`twinself worker` runs both; `twinself serve` supervises one process for each.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import logging
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from twinself.cli.app import handle_errors, load_settings
-from twinself.errors import TwinselfError
+from twinself.config.settings import Settings
+from twinself.errors import ConfigurationError, TwinselfError
 from twinself.pipeline.mlflow_sink import RunSink, SinkMisconfigured, SinkUnavailable
-from twinself.pipeline.shipper import build_shipper, stop_on_signals
+from twinself.pipeline.shipper import Shipper, build_shipper, stop_on_signals
+
+if TYPE_CHECKING:
+    from twinself.pipeline.evaluation_worker import EvaluationWorker
 
 logger = logging.getLogger(__name__)
 
 
 class WorkerAlreadyRunning(TwinselfError):
-    """Another worker ships from the same outbox."""
+    """Another worker has the same role on the same TWINSELF_HOME."""
 
 
 @contextmanager
-def single_worker_lock(home: Path) -> Iterator[None]:
-    """One worker per TWINSELF_HOME: two could both create a run for the same request.
-
-    The OS drops the lock when the process dies, even on kill -9.
-    """
+def single_worker_lock(home: Path, role: str = "shipper") -> Iterator[None]:
+    """One process per role and TWINSELF_HOME: two shippers could both create a run for the
+    same request, two evaluators could judge the same job. The OS drops the lock when the
+    process dies, even on kill -9."""
     home.mkdir(parents=True, exist_ok=True)
-    with (home / "worker.lock").open("w") as lock_file:
+    name = "worker.lock" if role == "shipper" else f"{role}.lock"
+    with (home / name).open("w") as lock_file:
         try:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise WorkerAlreadyRunning(
-                f"Another `twinself worker` is already shipping from {home}; stop it first, "
-                "or give this one another TWINSELF_HOME."
+                f"Another twinself {role} is already running on {home}; stop it first, or "
+                "give this one another TWINSELF_HOME."
             ) from None
         yield
 
@@ -51,44 +63,99 @@ def check_mlflow(sink: RunSink, must_be_up: bool) -> None:
         logger.warning("%s", exc)  # the loop waits for MLflow to come back
 
 
+def _ship_once(shipper: Shipper, stop: threading.Event) -> None:
+    check_mlflow(shipper.sink, must_be_up=True)
+    with stop_on_signals(stop):
+        report = shipper.drain(stop)
+    backlog = shipper.outbox.backlog()
+    typer.echo(
+        f"Shipped {report.shipped} request(s) to MLflow; "
+        f"{backlog.pending} pending, {backlog.failed} failed."
+    )
+    if report.outage is not None:
+        raise report.outage
+
+
+def _evaluator(settings: Settings) -> EvaluationWorker:
+    from twinself.evaluation.judges import build_judge
+    from twinself.memory.embedding import build_embedder
+    from twinself.pipeline.evaluation_worker import build_evaluation_worker
+
+    judge = build_judge(settings, lambda: build_embedder(settings))
+    return build_evaluation_worker(settings, judge)
+
+
 def worker(
     once: bool = typer.Option(
-        False, "--once", help="Ship what is due now, print how many, and exit."
+        False, "--once", help="Ship and evaluate what is due now, print how many, and exit."
+    ),
+    ship: bool = typer.Option(True, "--shipper/--no-shipper", help="Ship records to MLflow."),
+    evaluate: bool = typer.Option(
+        True, "--evaluator/--no-evaluator", help="Evaluate answers (EVAL_JUDGE)."
     ),
 ) -> None:
-    """Ship recorded requests and feedback from the outbox to MLflow, until stopped.
+    """Ship recorded requests to MLflow and evaluate answers' quality, until stopped.
 
     Each request becomes one run and one trace in MLFLOW_EXPERIMENT_NAME at
-    MLFLOW_TRACKING_URI (a SQLite store under TWINSELF_HOME when unset). Stops cleanly on
-    SIGTERM or Ctrl-C after finishing the current record. While MLflow is down, records wait
-    in the outbox and are retried; nothing is dropped.
+    MLFLOW_TRACKING_URI (a SQLite store under TWINSELF_HOME when unset). Sampled answers are
+    judged (answer relevancy, faithfulness) and the scores logged to their run. Stops cleanly
+    on SIGTERM or Ctrl-C. While MLflow or the judge is down, work waits in the outbox and is
+    retried; nothing is dropped.
 
     Example:
         MLFLOW_TRACKING_URI=http://127.0.0.1:5000 twinself worker
         twinself worker --once
+        twinself worker --no-shipper     # only the evaluator
     """
     settings = load_settings()
     # Progress is the point of a worker's log, whatever the CLI's default verbosity.
     logging.getLogger("twinself").setLevel(logging.INFO)
+    evaluate = evaluate and settings.tracking_enabled and settings.resolved_judge != "none"
+    if not ship and not evaluate:
+        raise ConfigurationError(
+            "Nothing to do: the shipper is off (--no-shipper) and so is evaluation "
+            "(--no-evaluator, EVAL_JUDGE=none or TWINSELF_TRACKING=false)."
+        )
     stop = threading.Event()
-    with single_worker_lock(settings.home):
-        shipper = build_shipper(settings)
+    with ExitStack() as stack:
+        shipper = None
+        if ship:
+            stack.enter_context(single_worker_lock(settings.home, "shipper"))
+            shipper = build_shipper(settings)
+            stack.callback(shipper.close)
+        evaluator = None
+        if evaluate:
+            stack.enter_context(single_worker_lock(settings.home, "evaluator"))
+            evaluator = _evaluator(settings)
+        if once:
+            if shipper is not None:
+                _ship_once(shipper, stop)
+            if evaluator is not None:
+                counts = asyncio.run(evaluator.drain())
+                backlog = evaluator.queue.backlog()
+                typer.echo(
+                    f"Evaluated {counts.done} answer(s) with {evaluator.judge.name}; "
+                    f"{backlog.waiting} waiting, {backlog.counts['dead']} dead."
+                )
+            return
+        if shipper is not None:
+            check_mlflow(shipper.sink, must_be_up=False)
+        if evaluator is None and shipper is not None:
+            shipper.run_forever(stop)
+            return
+        if evaluator is None:
+            return
+        shipping = None
+        if shipper is not None:
+            shipping = threading.Thread(target=shipper.run_forever, args=(stop,), name="shipper")
+            shipping.start()
         try:
-            check_mlflow(shipper.sink, must_be_up=once)
-            if not once:
-                shipper.run_forever(stop)
-                return
             with stop_on_signals(stop):
-                report = shipper.drain(stop)
-            backlog = shipper.outbox.backlog()
-            typer.echo(
-                f"Shipped {report.shipped} request(s) to MLflow; "
-                f"{backlog.pending} pending, {backlog.failed} failed."
-            )
-            if report.outage is not None:
-                raise report.outage
+                asyncio.run(evaluator.run_forever(stop))
         finally:
-            shipper.close()
+            stop.set()
+            if shipping is not None:
+                shipping.join()
 
 
 def register(app: typer.Typer) -> None:

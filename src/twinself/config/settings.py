@@ -134,6 +134,78 @@ class Settings(BaseSettings):
         default=0.5, gt=0, validation_alias="TWINSELF_SHIPPER_POLL_SECONDS"
     )
 
+    # --- quality evaluation (DeepEval) ----------------------------------------------------
+    eval_judge: Literal["auto", "local", "gemini", "openai", "none"] = Field(
+        default="auto",
+        validation_alias="EVAL_JUDGE",
+        description="auto = gemini when GOOGLE_API_KEY_4DEEPEVAL is set, else local (offline, "
+        "no LLM); none turns evaluation off.",
+    )
+    eval_google_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias="GOOGLE_API_KEY_4DEEPEVAL",
+        description="The judge's own Gemini key, a separate quota from GOOGLE_API_KEY.",
+    )
+    eval_allow_chat_key: bool = Field(
+        default=False,
+        validation_alias="EVAL_ALLOW_CHAT_KEY",
+        description="Let the Gemini judge use GOOGLE_API_KEY when GOOGLE_API_KEY_4DEEPEVAL "
+        "is unset (shares the chat quota).",
+    )
+    eval_llm_model: str = Field(
+        default="gemini-2.0-flash",
+        validation_alias="EVAL_LLM_MODEL",
+        description="The judge model (Gemini, or the OpenAI-compatible endpoint's model).",
+    )
+    eval_gemini_base_url: str | None = Field(
+        default=None,
+        validation_alias="EVAL_GEMINI_BASE_URL",
+        description="Override the judge's Gemini API address (a proxy or a test server).",
+    )
+    eval_openai_base_url: str | None = Field(
+        default=None,
+        validation_alias="EVAL_OPENAI_BASE_URL",
+        description="OpenAI-compatible judge endpoint (Ollama: http://127.0.0.1:11434/v1); "
+        "unset = OPENAI_BASE_URL.",
+    )
+    eval_openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias="EVAL_OPENAI_API_KEY"
+    )
+    eval_sample_rate: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        validation_alias="EVAL_SAMPLE_RATE",
+        description="Share of tracked answers evaluated (0.1 for high traffic).",
+    )
+    eval_relevancy_threshold: float = Field(
+        default=0.7, ge=0.0, le=1.0, validation_alias="EVAL_RELEVANCY_THRESHOLD"
+    )
+    eval_faithfulness_threshold: float = Field(
+        default=0.7, ge=0.0, le=1.0, validation_alias="EVAL_FAITHFULNESS_THRESHOLD"
+    )
+    eval_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=32,
+        validation_alias="EVAL_CONCURRENCY",
+        description="Evaluations the worker runs at once.",
+    )
+    eval_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        validation_alias="EVAL_TIMEOUT_SECONDS",
+        description="Per evaluation; a timeout is retried like a failure.",
+    )
+    eval_max_attempts: int = Field(
+        default=6,
+        ge=1,
+        le=50,
+        validation_alias="EVAL_MAX_ATTEMPTS",
+        description="Failed attempts before a job becomes a dead letter "
+        "(`twinself evaluations retry`).",
+    )
+
     @field_validator("home", "data_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
@@ -164,6 +236,12 @@ class Settings(BaseSettings):
         if self.llm_provider == "auto":
             return "gemini" if self.google_api_key is not None else "offline"
         return self.llm_provider
+
+    @property
+    def resolved_judge(self) -> Literal["local", "gemini", "openai", "none"]:
+        if self.eval_judge == "auto":
+            return "gemini" if self.eval_google_api_key is not None else "local"
+        return self.eval_judge
 
     @property
     def qdrant_path(self) -> Path:

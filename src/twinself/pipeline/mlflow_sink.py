@@ -18,6 +18,7 @@ import base64
 import hashlib
 import json
 import re
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from mlflow.entities import (
     AssessmentSourceType,
     Metric,
     Param,
+    RunTag,
     Span,
     Trace,
     TraceData,
@@ -68,10 +70,12 @@ from sqlalchemy.exc import OperationalError
 
 from twinself.config.settings import Settings
 from twinself.errors import TwinselfError
+from twinself.evaluation.results import EvaluationResult
 from twinself.pipeline.outbox import Feedback
 from twinself.pipeline.records import RequestRecord, SpanRecord
 
 REQUEST_ID_TAG = "request_id"
+JUDGE_TAG = "deepeval_judge"
 FEEDBACK_ASSESSMENT_NAME = "suggested_response"
 # Trace previews shown in the MLflow trace table (MLflow's own limit for OSS servers).
 _PREVIEW_CHARS = 1000
@@ -91,6 +95,10 @@ class SinkMisconfigured(SinkUnavailable):
 
 class SinkRejected(TwinselfError):
     """MLflow refused this record: retrying the same data will most likely fail again."""
+
+
+class RunNotFound(SinkRejected):
+    """The run id names no run in the tracking store."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,10 @@ class RunSink(Protocol):
 
     def log_feedback(self, feedback: Feedback, trace_id: str) -> None:
         """Attach a human's suggested response to the request's trace; safe to repeat."""
+        ...
+
+    def log_evaluation(self, run_id: str, trace_id: str | None, result: EvaluationResult) -> bool:
+        """Log a request's quality scores to its run and trace; False if already logged."""
         ...
 
     def check_connection(self) -> None:
@@ -281,6 +293,55 @@ class MlflowRunSink:
                     },
                 ),
             )
+
+    def log_evaluation(self, run_id: str, trace_id: str | None, result: EvaluationResult) -> bool:
+        """Scores as run metrics and tags, and as LLM_JUDGE assessments on the trace.
+
+        Exactly once across crashes: assessments go first and are skipped when present; the
+        run's metrics and tags go last in one log_batch, and their presence means "all done"
+        (then nothing is logged and False is returned). `trace_id=None` takes the run's.
+        """
+        with self._mlflow_errors(f"logging an evaluation to run {run_id}"):
+            client, tracing = self._clients()
+            try:
+                tags = client.get_run(run_id).data.tags
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise
+                raise RunNotFound(
+                    f"There is no MLflow run {run_id!r} at {self.tracking_uri}. Copy a run id "
+                    "from the MLflow UI, or from GET /runs/REQUEST_ID."
+                ) from None
+            if JUDGE_TAG in tags:
+                return False
+            trace_id = trace_id or tags.get("trace_id")
+            if trace_id is not None:
+                present = {a.name for a in tracing.get_trace_info(trace_id).assessments}
+                for name, metric in result.metrics().items():
+                    if name in present:
+                        continue
+                    tracing.log_assessment(
+                        trace_id,
+                        FeedbackAssessment(
+                            name=name,
+                            value=metric.score,
+                            source=AssessmentSource(
+                                source_type=AssessmentSourceType.LLM_JUDGE, source_id=result.judge
+                            ),
+                            rationale=metric.reason,
+                            metadata={
+                                "threshold": str(metric.threshold),
+                                "passed": str(metric.passed),
+                            },
+                        ),
+                    )
+            timestamp = int(time.time() * 1000)
+            client.log_batch(
+                run_id,
+                metrics=[Metric(k, v, timestamp, 0) for k, v in result.mlflow_metrics().items()],
+                tags=[RunTag(k, v) for k, v in result.mlflow_tags().items()],
+            )
+        return True
 
     # --- internals --------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from twinself.errors import TwinselfError
-from twinself.pipeline.records import RequestRecord
+from twinself.pipeline.records import EvaluationJob, RequestRecord
 
 RowStatus = Literal["pending", "shipped", "failed"]
 
@@ -51,6 +51,22 @@ CREATE TABLE IF NOT EXISTS feedback (
     shipped_at      REAL
 );
 CREATE INDEX IF NOT EXISTS feedback_pending ON feedback (status, next_attempt_at);
+-- One quality evaluation per request: pending -> running -> scored (judged, result kept)
+-- -> done (logged to MLflow), or dead (kept failing; `twinself evaluations retry`).
+CREATE TABLE IF NOT EXISTS evaluation_jobs (
+    request_id      TEXT PRIMARY KEY,
+    created_at      REAL NOT NULL,
+    question        TEXT NOT NULL,
+    answer          TEXT NOT NULL,
+    context         TEXT NOT NULL,
+    status          TEXT NOT NULL DEFAULT 'pending',
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    result          TEXT,
+    finished_at     REAL
+);
+CREATE INDEX IF NOT EXISTS evaluation_jobs_due ON evaluation_jobs (status, next_attempt_at);
 """
 
 
@@ -113,6 +129,10 @@ class Outbox:
                 "records still in it were not shipped."
             ) from exc
 
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (autocommit; use `transaction()` to write)."""
+        return self._connection()
+
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
@@ -125,6 +145,12 @@ class Outbox:
             connection.row_factory = sqlite3.Row
             self._local.connection = connection
         return connection
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction, taken at once (BEGIN IMMEDIATE) so it never deadlocks."""
+        with self._transaction() as db:
+            yield db
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -145,13 +171,28 @@ class Outbox:
 
     # --- the request path -------------------------------------------------------------
 
-    def append_request(self, record: RequestRecord) -> None:
+    def append_request(
+        self, record: RequestRecord, evaluation: EvaluationJob | None = None
+    ) -> None:
+        """The record and its evaluation job commit together, or neither does."""
         payload = json.dumps(record.to_dict(), ensure_ascii=False, default=str)
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO requests (request_id, created_at, record) VALUES (?, ?, ?)",
                 (record.request_id, record.created_at, payload),
             )
+            if evaluation is not None:
+                db.execute(
+                    "INSERT INTO evaluation_jobs (request_id, created_at, question, answer, "
+                    "context) VALUES (?, ?, ?, ?, ?)",
+                    (
+                        evaluation.request_id,
+                        record.created_at,
+                        evaluation.question,
+                        evaluation.answer,
+                        json.dumps(evaluation.context, ensure_ascii=False),
+                    ),
+                )
 
     def append_feedback(
         self,

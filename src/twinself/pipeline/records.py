@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 RequestStatus = Literal["success", "error", "client_disconnected"]
+# What happens to an answer's quality evaluation, as the API reports it.
+QualityEvaluation = Literal["evaluating_in_background", "not_sampled", "disabled"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,16 @@ class RequestRecord:
             root=SpanRecord(**root) if root else None,
             spans=[SpanRecord(**s) for s in spans],
         )
+
+
+@dataclass(frozen=True)
+class EvaluationJob:
+    """What the evaluation worker needs to judge one answer, queued with its request record."""
+
+    request_id: str
+    question: str
+    answer: str
+    context: list[str]  # the retrieved passages, one item each
 
 
 class SpanClock:

@@ -6,6 +6,7 @@ This is all the tracking the request path does: build a dict, one SQLite insert.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +14,14 @@ from typing import Any
 from twinself.llm.base import Passage, TokenUsage
 from twinself.pipeline.outbox import Outbox
 from twinself.pipeline.pricing import Cost, PriceBook
-from twinself.pipeline.records import RequestRecord, RequestStatus, SpanClock, SpanRecord
+from twinself.pipeline.records import (
+    EvaluationJob,
+    QualityEvaluation,
+    RequestRecord,
+    RequestStatus,
+    SpanClock,
+    SpanRecord,
+)
 from twinself.twin.twin import TwinAnswer, source_to_dict
 
 logger = logging.getLogger(__name__)
@@ -37,6 +45,25 @@ class RequestContext:
 class RequestOutcome:
     record: RequestRecord
     cost: Cost
+    quality_evaluation: QualityEvaluation = "disabled"
+
+
+@dataclass
+class EvaluationSampling:
+    """Which answers get a quality evaluation: `track_quality` asked for it, and the sample
+    (EVAL_SAMPLE_RATE) drew it."""
+
+    enabled: bool
+    rate: float = 1.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def decide(self, track_quality: bool) -> QualityEvaluation:
+        if not (self.enabled and track_quality):
+            return "disabled"
+        # rate 1.0 never draws, so a seeded rng stays reproducible for the sampled cases.
+        if self.rate >= 1.0 or self.rng.random() < self.rate:
+            return "evaluating_in_background"
+        return "not_sampled"
 
 
 def _retrieval_spans(answer: TwinAnswer, clock: SpanClock) -> list[SpanRecord]:
@@ -72,11 +99,22 @@ def _document(passage: Passage) -> dict[str, Any]:
 
 
 class RequestRecorder:
-    def __init__(self, outbox: Outbox | None, prices: PriceBook, data_version: str) -> None:
-        """`outbox=None` disables tracking (TWINSELF_TRACKING=false)."""
+    def __init__(
+        self,
+        outbox: Outbox | None,
+        prices: PriceBook,
+        data_version: str,
+        sampling: EvaluationSampling | None = None,
+    ) -> None:
+        """`outbox=None` disables tracking (TWINSELF_TRACKING=false), and with it evaluation."""
         self._outbox = outbox
         self._prices = prices
         self.data_version = data_version
+        self._sampling = sampling if outbox is not None else None
+
+    @property
+    def evaluating(self) -> bool:
+        return self._sampling is not None and self._sampling.enabled
 
     @property
     def enabled(self) -> bool:
@@ -92,7 +130,12 @@ class RequestRecorder:
         status: RequestStatus = "success",
         http_status: int = 200,
         error_type: str = "",
+        track_quality: bool = False,
     ) -> RequestOutcome:
+        """Only complete answers are evaluated; a partial or failed one has nothing to judge."""
+        quality: QualityEvaluation = "disabled"
+        if status == "success" and self._sampling is not None:
+            quality = self._sampling.decide(track_quality)
         generation = answer.generation
         usage = generation.usage
         cost = self.cost(generation.provider, generation.model, usage)
@@ -153,12 +196,19 @@ class RequestRecorder:
             tags={
                 "tokens_estimated": str(usage.estimated).lower(),
                 "price_known": str(cost.price_known).lower(),
+                "quality_evaluation": quality,
             },
             response=answer.response,
             spans=[*_retrieval_spans(answer, clock), prompt_span, llm_span],
         )
-        self._append(record)
-        return RequestOutcome(record, cost)
+        job = None
+        if quality == "evaluating_in_background":
+            job = EvaluationJob(
+                ctx.request_id, ctx.message, answer.response, [p.text for p in answer.sources]
+            )
+        if not self._append(record, job):
+            quality = "disabled"
+        return RequestOutcome(record, cost, quality)
 
     def failed(
         self,
@@ -235,10 +285,12 @@ class RequestRecorder:
             error_type=error_type,
         )
 
-    def _append(self, record: RequestRecord) -> None:
+    def _append(self, record: RequestRecord, job: EvaluationJob | None = None) -> bool:
         if self._outbox is None:
-            return
+            return False
         try:
-            self._outbox.append_request(record)
+            self._outbox.append_request(record, job)
         except Exception:  # tracking must never fail the answer; the log says what was lost
             logger.exception("Could not record request %s in the outbox", record.request_id)
+            return False
+        return True

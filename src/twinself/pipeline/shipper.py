@@ -22,6 +22,7 @@ from functools import partial
 from types import FrameType
 
 from twinself.config.settings import Settings
+from twinself.pipeline.backoff import jittered_backoff
 from twinself.pipeline.mlflow_sink import RunSink, SinkRejected, SinkUnavailable, build_run_sink
 from twinself.pipeline.outbox import Feedback, Outbox, PendingRequest, build_outbox
 
@@ -174,8 +175,7 @@ class Shipper:
 
     def backoff_seconds(self, attempt: int) -> float:
         """1, 2, 4, ... seconds up to the cap, each scaled by a random 0.5-1.0 (no herds)."""
-        ceiling = min(self._max_backoff, 2.0 ** max(0, attempt - 1))
-        return ceiling * self._rng.uniform(0.5, 1.0)
+        return jittered_backoff(attempt, 1.0, self._max_backoff, self._rng)
 
     # --- the loop ---------------------------------------------------------------------
 

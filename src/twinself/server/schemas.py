@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-QualityEvaluation = Literal["evaluating_in_background", "not_sampled", "disabled"]
+from twinself.pipeline.records import QualityEvaluation
 
 
 class ConversationMessage(BaseModel):

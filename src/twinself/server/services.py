@@ -9,9 +9,10 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from twinself.config.settings import Settings
+from twinself.pipeline.evaluation_queue import EvaluationQueue
 from twinself.pipeline.outbox import Outbox, build_outbox
 from twinself.pipeline.pricing import PriceBook, load_prices
-from twinself.pipeline.request_recorder import RequestRecorder
+from twinself.pipeline.request_recorder import EvaluationSampling, RequestRecorder
 from twinself.twin.factory import TwinRuntime, build_twin
 from twinself.twin.twin import Twin
 
@@ -59,6 +60,7 @@ class ServerServices:
     outbox: Outbox | None
     recorder: RequestRecorder
     mlflow: MlflowProbe
+    evaluations: EvaluationQueue | None = None
     owns_runtime: bool = True
 
     def close(self) -> None:
@@ -74,8 +76,9 @@ def build_services(settings: Settings, runtime: TwinRuntime | None = None) -> Se
     owns_runtime = runtime is None
     runtime = runtime or TwinRuntime.open(settings)
     outbox = build_outbox(settings.home) if settings.tracking_enabled else None
+    sampling = EvaluationSampling(settings.resolved_judge != "none", settings.eval_sample_rate)
     recorder = RequestRecorder(
-        outbox, PriceBook(load_prices(settings.model_prices)), runtime.data_version()
+        outbox, PriceBook(load_prices(settings.model_prices)), runtime.data_version(), sampling
     )
     return ServerServices(
         settings=settings,
@@ -84,5 +87,6 @@ def build_services(settings: Settings, runtime: TwinRuntime | None = None) -> Se
         outbox=outbox,
         recorder=recorder,
         mlflow=MlflowProbe(settings.resolved_tracking_uri),
+        evaluations=EvaluationQueue(outbox) if outbox is not None else None,
         owns_runtime=owns_runtime,
     )

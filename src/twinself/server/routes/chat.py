@@ -24,7 +24,6 @@ from twinself.server.schemas import (
     ChatMetrics,
     ChatRequest,
     ChatResponse,
-    QualityEvaluation,
     Source,
 )
 from twinself.server.services import ServerServices
@@ -66,10 +65,6 @@ def _input_problem(body: ChatRequest, services: ServerServices) -> HttpProblem |
     return None
 
 
-def _quality_evaluation(body: ChatRequest) -> QualityEvaluation:
-    return "disabled"  # the evaluation worker arrives with the quality pipeline
-
-
 def _fail(
     services: ServerServices, ctx: RequestContext, problem: HttpProblem, error_type: str
 ) -> JSONResponse:
@@ -105,13 +100,13 @@ async def _answer_or_fail(
         return ctx, _fail(services, ctx, _problem_from(error), type(error).__name__)
 
 
-def _metrics(outcome: RequestOutcome, body: ChatRequest) -> dict[str, Any]:
+def _metrics(outcome: RequestOutcome) -> dict[str, Any]:
     metrics = outcome.record.metrics
     return {
         "response_time": round(metrics["total_time_seconds"], 4),
         "total_tokens": int(metrics.get("total_tokens", 0)),
         "cost_usd": outcome.cost.total_usd,
-        "quality_evaluation": _quality_evaluation(body),
+        "quality_evaluation": outcome.quality_evaluation,
     }
 
 
@@ -124,7 +119,7 @@ async def chat(body: ChatRequest, services: ServicesDep) -> ChatResponse | JSONR
     ctx, answer = await _answer_or_fail(services, body, "chat", services.twin.answer)
     if isinstance(answer, JSONResponse):
         return answer
-    outcome = services.recorder.answered(ctx, answer)
+    outcome = services.recorder.answered(ctx, answer, track_quality=body.track_quality)
     return ChatResponse(
         session_id=body.session_id,
         response=answer.response,
@@ -132,7 +127,7 @@ async def chat(body: ChatRequest, services: ServicesDep) -> ChatResponse | JSONR
         request_id=ctx.request_id,
         run_id=None,
         sources=[Source(**source_to_dict(p)) for p in answer.sources],
-        metrics=ChatMetrics(**_metrics(outcome, body)),
+        metrics=ChatMetrics(**_metrics(outcome)),
     )
 
 
@@ -196,7 +191,7 @@ async def _events(
         return
     if stream.answer is None:  # the iterator finished, so the answer exists
         raise RuntimeError("stream finished without an answer")
-    outcome = services.recorder.answered(ctx, stream.answer)
+    outcome = services.recorder.answered(ctx, stream.answer, track_quality=body.track_quality)
     yield sse_event(
         "metadata",
         {
@@ -205,7 +200,7 @@ async def _events(
             "run_id": None,
             "bot_name": services.twin.persona.name,
             "sources": [source_to_dict(p) for p in stream.sources],
-            "metrics": _metrics(outcome, body),
+            "metrics": _metrics(outcome),
         },
     )
     yield "data: [DONE]\n\n"

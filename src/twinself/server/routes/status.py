@@ -26,7 +26,7 @@ async def root(services: ServicesDep) -> dict[str, Any]:
             "streaming": True,
             "sources": True,
             "mlflow_tracking": services.recorder.enabled,
-            "quality_evaluation": False,
+            "quality_evaluation": services.recorder.evaluating,
         },
         "endpoints": {
             "chat": "POST /chat",
@@ -44,6 +44,7 @@ async def health(services: ServicesDep) -> dict[str, Any]:
     settings = services.settings
     llm = services.twin.llm
     backlog = services.outbox.backlog() if services.outbox is not None else None
+    evaluations = services.evaluations.backlog() if services.evaluations is not None else None
     connected = await run_in_threadpool(services.mlflow.connected)
     return {
         "status": "ok" if connected else "degraded",
@@ -52,7 +53,8 @@ async def health(services: ServicesDep) -> dict[str, Any]:
         "mlflow_connected": connected,
         "mlflow_experiment": settings.mlflow_experiment,
         "tracking_enabled": services.recorder.enabled,
-        "deepeval_enabled": False,
+        "deepeval_enabled": services.recorder.evaluating,
+        "deepeval_judge": settings.resolved_judge,
         "provider": llm.name,
         "model": llm.model,
         "data_version": services.recorder.data_version,
@@ -60,6 +62,11 @@ async def health(services: ServicesDep) -> dict[str, Any]:
             "records_pending": backlog.pending if backlog else 0,
             "records_failed": backlog.failed if backlog else 0,
             "oldest_pending_age_seconds": backlog.oldest_pending_age_seconds if backlog else None,
+            "evaluations_waiting": evaluations.waiting if evaluations else 0,
+            "evaluations_dead": evaluations.counts["dead"] if evaluations else 0,
+            "oldest_evaluation_age_seconds": (
+                evaluations.oldest_waiting_age_seconds if evaluations else None
+            ),
         },
     }
 

@@ -1,0 +1,61 @@
+"""What a judge failure means for its job: wait and retry, or stop and tell someone.
+
+A 429 / quota error, a 5xx, a timeout or a dropped connection is retried with backoff. An
+invalid key or a forbidden model is a dead letter at once: no retry can fix it. Anything else
+(a malformed judge reply, usually) is retried too: LLM judges are not deterministic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import httpx
+
+from twinself.llm.base import redacted
+
+_RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+_FIX_AUTH = (
+    "Check GOOGLE_API_KEY_4DEEPEVAL (or EVAL_OPENAI_API_KEY) and EVAL_LLM_MODEL, then "
+    "`twinself evaluations retry --all`."
+)
+
+
+@dataclass(frozen=True)
+class JudgeFailure:
+    message: str
+    retryable: bool
+    rate_limited: bool = False
+
+
+def _status_code(exc: BaseException) -> int | None:
+    for attribute in ("code", "status_code"):  # google.genai APIError, openai APIStatusError
+        value = getattr(exc, attribute, None)
+        if isinstance(value, int) and 100 <= value < 600:
+            return value
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def classify(exc: BaseException, secret: str | None = None) -> JudgeFailure:
+    detail = redacted(f"{type(exc).__name__}: {exc}", secret, "***", limit=500)
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return JudgeFailure(f"The judge timed out (EVAL_TIMEOUT_SECONDS): {detail}", True)
+    status = _status_code(exc)
+    if status is not None:
+        if status == 429:
+            return JudgeFailure(f"The judge's quota is exhausted (429): {detail}", True, True)
+        if status in _RETRYABLE_STATUS:
+            return JudgeFailure(f"The judge is failing ({status}): {detail}", True)
+        if status in (401, 403) or "API_KEY_INVALID" in str(exc):
+            refused = f"The judge refused the key ({status}): {detail}. {_FIX_AUTH}"
+            return JudgeFailure(refused, False)
+        if 400 <= status < 500:
+            return JudgeFailure(f"The judge rejected the request ({status}): {detail}", False)
+    if isinstance(exc, httpx.TransportError | ConnectionError):
+        return JudgeFailure(f"The judge is unreachable: {detail}", True)
+    name = type(exc).__name__
+    if name in ("APIConnectionError", "APITimeoutError", "ConnectError", "ReadTimeout"):
+        return JudgeFailure(f"The judge is unreachable: {detail}", True)  # httpx2 / openai
+    return JudgeFailure(f"The judge failed: {detail}", True)
