@@ -45,11 +45,17 @@ def enqueue(outbox: Outbox, answer: str, question: str = "Where do you work?") -
     return record
 
 
-def worker_for(outbox: Outbox, sink: MlflowRunSink, judge: Judge, **options: float) -> EvaluationWorker:
+def worker_for(
+    outbox: Outbox, sink: MlflowRunSink, judge: Judge, **options: float
+) -> EvaluationWorker:
     settings: dict[str, float] = {"concurrency": 2, "timeout_seconds": 30, "max_attempts": 3}
     settings.update(options)
     return EvaluationWorker(
-        EvaluationQueue(outbox), sink, judge, rng=random.Random(1), **settings  # type: ignore[arg-type]
+        EvaluationQueue(outbox),
+        sink,
+        judge,
+        rng=random.Random(1),
+        **settings,  # type: ignore[arg-type]
     )
 
 

@@ -77,6 +77,7 @@ def _register_commands() -> None:
     from twinself.cli import (
         ask_commands,
         doctor_command,
+        evaluate_commands,
         memory_commands,
         serve_command,
         worker_command,
@@ -85,6 +86,7 @@ def _register_commands() -> None:
     memory_commands.register(app)
     ask_commands.register(app)
     doctor_command.register(app)
+    evaluate_commands.register(app)
     serve_command.register(app)
     worker_command.register(app)
 

@@ -22,6 +22,7 @@ _HYGIENE = {
     "DEEPEVAL_UPDATE_WARNING_OPT_IN": "0",
     # One retry layer only: the evaluation worker retries a whole job with long, jittered
     # backoff (a Gemini 429 is a per-minute quota; DeepEval's 1-5 s retries cannot outwait it).
+    # DeepEval 4.3.1 never retries Gemini calls anyway (its Google error policy is missing).
     "DEEPEVAL_RETRY_MAX_ATTEMPTS": "1",
 }
 

@@ -38,7 +38,18 @@ def _status_code(exc: BaseException) -> int | None:
     return status if isinstance(status, int) else None
 
 
+def _unwrapped(exc: BaseException) -> BaseException:
+    """The error that counts: the first of a TaskGroup's, and the last attempt's inside
+    a tenacity RetryError (DeepEval's retries use reraise=False)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    last_attempt = getattr(exc, "last_attempt", None)
+    inner = last_attempt.exception() if last_attempt is not None else None
+    return inner if isinstance(inner, BaseException) else exc
+
+
 def classify(exc: BaseException, secret: str | None = None) -> JudgeFailure:
+    exc = _unwrapped(exc)
     detail = redacted(f"{type(exc).__name__}: {exc}", secret, "***", limit=500)
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):
         return JudgeFailure(f"The judge timed out (EVAL_TIMEOUT_SECONDS): {detail}", True)

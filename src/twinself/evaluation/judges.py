@@ -44,10 +44,10 @@ class Judge:
         )
         relevancy, faithfulness = self.make_metrics()
         started = time.perf_counter()
-        await asyncio.gather(
-            relevancy.a_measure(case, _show_indicator=False),
-            faithfulness.a_measure(case, _show_indicator=False),
-        )
+        # A TaskGroup cancels the other metric's calls as soon as one fails.
+        async with asyncio.TaskGroup() as group:
+            group.create_task(relevancy.a_measure(case, _show_indicator=False))
+            group.create_task(faithfulness.a_measure(case, _show_indicator=False))
         return EvaluationResult(
             judge=self.name,
             answer_relevancy=_result(relevancy),

@@ -343,6 +343,28 @@ class MlflowRunSink:
             )
         return True
 
+    def log_summary_run(
+        self,
+        run_name: str,
+        params: dict[str, str],
+        metrics: dict[str, float],
+        artifacts: dict[str, str],
+    ) -> str:
+        """One finished run that is not a request (a question-set evaluation); its run id."""
+        with self._mlflow_errors(f"logging run {run_name}"):
+            client = self._clients()[0]
+            run_id = client.create_run(self._resolve_experiment(), run_name=run_name).info.run_id
+            timestamp = int(time.time() * 1000)
+            client.log_batch(
+                run_id,
+                metrics=[Metric(k, v, timestamp, 0) for k, v in metrics.items()],
+                params=[Param(k, v) for k, v in params.items()],
+            )
+            for name, text in artifacts.items():
+                client.log_text(run_id, text, name)
+            client.set_terminated(run_id, "FINISHED")
+        return str(run_id)
+
     # --- internals --------------------------------------------------------------------
 
     def _clients(self) -> tuple[MlflowClient, TracingClient]:
