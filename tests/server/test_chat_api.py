@@ -53,7 +53,7 @@ def test_chat_answers_with_sources_and_records_one_outbox_row(
     }
     assert body["bot_name"] == "Maya Lindqvist" and body["run_id"] is None
     assert body["response"] and body["sources"][0]["memory"] == "semantic"
-    assert body["metrics"]["quality_evaluation"] == "disabled"
+    assert body["metrics"]["quality_evaluation"] == "evaluating_in_background"
     assert body["metrics"]["cost_usd"] == 0.0 and body["metrics"]["total_tokens"] > 0
 
     [record] = outbox.due_requests(10)
