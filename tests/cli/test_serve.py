@@ -1,5 +1,6 @@
-"""`twinself serve --mlflow-ui` as `make run` starts it: API, shipper and MLflow server, each a
-real process; one question becomes one MLflow run; SIGTERM stops all three."""
+"""`twinself serve --mlflow-ui` as `make run` starts it: API, shipper, evaluator and MLflow
+server, each a real process; one question becomes one MLflow run with its quality scores;
+SIGTERM stops all four."""
 
 from __future__ import annotations
 
@@ -45,12 +46,14 @@ def test_serve_with_mlflow_ui_tracks_a_question_and_stops_cleanly(
     env.pop("MLFLOW_TRACKING_URI", None)
     twinself = [sys.executable, "-m", "twinself.cli"]
     subprocess.run([*twinself, "rebuild"], env=env, check=True, capture_output=True, timeout=300)
-    serve = subprocess.Popen(
-        [*twinself, "serve", "--mlflow-ui", "--mlflow-port", str(mlflow_port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server_log = tmp_path / "server.log"
+    with server_log.open("wb") as log:
+        serve = subprocess.Popen(
+            [*twinself, "serve", "--mlflow-ui", "--mlflow-port", str(mlflow_port)],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
     api, mlflow = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{mlflow_port}"
     try:
         wait_for(f"{api}/health", 120)
@@ -77,8 +80,23 @@ def test_serve_with_mlflow_ui_tracks_a_question_and_stops_cleanly(
         ).json()["run"]
         tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
         assert tags["request_id"] == answer["request_id"] and tags["status"] == "success"
+        assert answer["metrics"]["quality_evaluation"] == "evaluating_in_background"
+
+        # The evaluator process judges the answer and logs the scores to the same run.
+        metrics: dict[str, float] = {}
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and "deepeval_faithfulness" not in metrics:
+            time.sleep(1)
+            run = httpx.get(
+                f"{mlflow}/api/2.0/mlflow/runs/get", params={"run_id": state["run_id"]}
+            ).json()["run"]
+            metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
+        assert 0.0 <= metrics["deepeval_faithfulness"] <= 1.0
+        assert 0.0 <= metrics["deepeval_answer_relevancy"] <= 1.0
+        # TwinSelf's troubleshooting step: `tail -f server.log | grep "evaluation"`.
+        assert f"evaluation of request {answer['request_id']}" in server_log.read_text()
         children = psutil.Process(serve.pid).children(recursive=True)
-        assert len(children) >= 2  # the shipper and the MLflow server
+        assert len(children) >= 3  # the shipper, the evaluator and the MLflow server
     finally:
         serve.send_signal(signal.SIGTERM)
         serve.wait(60)
