@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import tempfile
 from pathlib import Path
 
@@ -26,3 +27,14 @@ def built_runtime(settings: Settings) -> TwinRuntime:
     plan = builder.plan(runtime.store, runtime.embedder.model_name, runtime.embedder.dimension)
     builder.apply(plan, runtime.store, runtime.embedder)
     return runtime
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]

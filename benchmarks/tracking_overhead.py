@@ -14,7 +14,6 @@ Targets: outbox adds < 1 ms at p50; >= 30 runs/s shipped.
 from __future__ import annotations
 
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
-from _sample_twin import benchmark_settings, built_runtime
+from _sample_twin import benchmark_settings, built_runtime, free_port, percentile
 from fastapi import FastAPI, Request, Response
 
 from twinself.config.settings import Settings
@@ -42,12 +41,6 @@ QUESTIONS = [
     "Where did you study?",
     "Which programming languages do you use?",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager
@@ -112,11 +105,6 @@ def serving(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def main(requests: int) -> None:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from twinself.evaluation.local_judge import LocalJudge, stated_facts
+from twinself.evaluation.local_judge import (
+    LocalJudge,
+    StatementVerdict,
+    answer_spans,
+    expected_answer_type,
+    split_statements,
+    stated_facts,
+    stem,
+)
 from twinself.memory.embedding import SentenceTransformerEmbedder
 
 CONTEXT = [
@@ -70,3 +78,135 @@ def test_on_topic_answer_is_more_relevant_than_an_off_topic_one(judge: LocalJudg
     on = judge.answer_relevancy(question, "I studied Engineering Physics at Chalmers.")
     off = judge.answer_relevancy(question, "I host a board game night every month.")
     assert on.score > 2 * off.score, (on.score, off.score)
+
+
+def test_a_title_does_not_end_a_sentence() -> None:
+    assert split_statements("My supervisor was Dr. Helena Bergqvist. She was great.") == [
+        "My supervisor was Dr. Helena Bergqvist.",
+        "She was great.",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("When did you move to Gothenburg?", "time"),
+        ("Can you tell me when you moved to Gothenburg?", "time"),
+        ("How long have you kept your sourdough starter?", "duration"),
+        ("How often do you bake bread?", "frequency"),
+        ("How many plants do you have?", "quantity"),
+        ("How much funding did you raise?", "quantity"),
+        ("Where do you go bouldering?", "place"),
+        ("Who supervised your thesis?", "name"),
+        ("Which company acquired Saltmarsh Labs?", "name"),
+        ("What did you name your cat?", "name"),
+        ("What's your favourite board game?", None),
+        ("Why did you leave Saltmarsh Labs?", None),
+    ],
+)
+def test_the_kind_of_fact_a_question_asks_for(question: str, kind: str | None) -> None:
+    assert expected_answer_type(question) == kind
+
+
+@pytest.mark.parametrize(
+    ("statement", "question", "spans"),
+    [
+        # A year is a time, not a count; a duration is not a count unless one is asked for.
+        ("I co-founded Fieldnote in 2019.", "How many people work there?", []),
+        ("We are 35 people after eight years.", "How many people work there?", ["35"]),
+        ("About 2,300 a day at its peak.", "How many vessels did you track?", ["2,300"]),
+        # "How much" money wants a sum or a share.
+        ("We now have 35 employees.", "How much funding did you raise?", []),
+        ("By 38 percent.", "How much did it cut your costs?", ["percent"]),
+        # A rate is not a duration; "since <time>" is.
+        ("I feed it twice a day.", "How long have you kept it?", []),
+        ("Since April 2016.", "How long have you kept it?", ["2016", "April"]),
+        # A place or a name the question already states is no answer; a month is no place.
+        ("I moved to Vienna in August 2020.", "Where did you live before Vienna?", []),
+        ("In Ålidhem, in Umeå.", "Where did you grow up?", ["Ålidhem", "Umeå"]),
+        ("I left Saltmarsh Labs in 2022.", "Which company acquired Saltmarsh Labs?", []),
+    ],
+)
+def test_answer_spans_are_new_facts_of_the_asked_kind(
+    statement: str, question: str, spans: list[str]
+) -> None:
+    found = answer_spans(statement, expected_answer_type(question), question)
+    assert sorted(found) == sorted(spans)
+
+
+def test_word_forms_share_a_stem() -> None:
+    assert stem("moved") == stem("moving") == stem("move")
+    assert stem("studies") == "study"
+    assert stem("won") == stem("win")
+    assert stem("4,800") == "4800"
+
+
+def _first(score_verdicts: tuple[object, ...]) -> StatementVerdict:
+    verdict = score_verdicts[0]
+    assert isinstance(verdict, StatementVerdict)
+    return verdict
+
+
+def test_a_bare_answer_beats_a_same_topic_statement_without_the_asked_for_fact(
+    judge: LocalJudge,
+) -> None:
+    question = "When did you move to Gothenburg?"
+    on = judge.answer_relevancy(question, "In August 2016.")
+    off = judge.answer_relevancy(question, "I live in Majorna, a district of Gothenburg.")
+    assert on.score > 0.9 > 0.3 > off.score, (on.score, off.score)
+    assert "gives no time" in _first(off.verdicts).note
+    assert "gives no time" in off.reason
+
+
+def test_a_year_does_not_answer_how_many(judge: LocalJudge) -> None:
+    question = "How many engineers are on your team at Solvik?"
+    on = judge.answer_relevancy(question, "Six, including me.")
+    off = judge.answer_relevancy(question, "I joined the team at Solvik in 2022.")
+    assert on.score > off.score
+    assert "number" in _first(off.verdicts).note
+
+
+@pytest.mark.parametrize(
+    ("question", "relevant", "other"),
+    [
+        (
+            "What's your fastest marathon time?",
+            "My fastest marathon is 3:27, set in Berlin.",
+            "My first marathon was Valencia, in 4 hours 12 minutes.",
+        ),
+        (
+            "Which company did you work for before going freelance?",
+            "I was at Cobalt & Finch in Madrid, as a brand strategist.",
+            "Since going freelance, my biggest client has been Verde Loom, a textile company.",
+        ),
+        (
+            "Which conference did you speak at in 2024?",
+            "In 2024 I spoke at PyCon Italia in Florence.",
+            "My first conference talk was at EuroPython in 2021.",
+        ),
+    ],
+)
+def test_a_statement_about_another_item_or_time_is_off_topic(
+    judge: LocalJudge, question: str, relevant: str, other: str
+) -> None:
+    on = judge.answer_relevancy(question, relevant)
+    off = judge.answer_relevancy(question, other)
+    assert on.score > off.score, (on.reason, off.reason)
+    assert "another item or time" in _first(off.verdicts).note
+
+
+def test_a_bare_noun_phrase_answers_an_open_question(judge: LocalJudge) -> None:
+    question = "What engine did you build your game in?"
+    on = judge.answer_relevancy(question, "Godot: that's what Lanternfall is built on.")
+    off = judge.answer_relevancy(question, "My game Lanternfall launched on Steam in 2022.")
+    assert on.score > off.score
+
+
+def test_relevancy_is_the_mean_over_statements(judge: LocalJudge) -> None:
+    question = "When did you move to Gothenburg?"
+    on = judge.answer_relevancy(question, "In August 2016.")
+    off = judge.answer_relevancy(question, "I live in Majorna.")
+    both = judge.answer_relevancy(question, "In August 2016. I live in Majorna.")
+    assert len(both.verdicts) == 2
+    assert both.score == pytest.approx((on.score + off.score) / 2, abs=1e-3)
+    assert "I live in Majorna." in both.reason

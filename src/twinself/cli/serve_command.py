@@ -60,9 +60,11 @@ def serve(
     """
     import uvicorn
 
+    from twinself.memory.embedding import use_one_cpu_thread
     from twinself.server.app import create_app
 
     settings = load_settings()
+    use_one_cpu_thread()
     supervisors: list[ProcessSupervisor] = []
     if mlflow_ui and settings.mlflow_tracking_uri is None:
         use_wal_journal(settings.home / "mlflow.db")

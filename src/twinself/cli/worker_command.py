@@ -78,10 +78,12 @@ def _ship_once(shipper: Shipper, stop: threading.Event) -> None:
 
 def _evaluator(settings: Settings) -> EvaluationWorker:
     from twinself.evaluation.judges import build_judge
-    from twinself.memory.embedding import build_embedder
+    from twinself.memory.embedding import build_embedder, use_one_cpu_thread
     from twinself.pipeline.evaluation_worker import build_evaluation_worker
 
     judge = build_judge(settings, lambda: build_embedder(settings))
+    if settings.resolved_judge == "local":
+        use_one_cpu_thread()
     return build_evaluation_worker(settings, judge)
 
 

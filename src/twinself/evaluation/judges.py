@@ -22,6 +22,7 @@ from twinself.evaluation.deepeval_env import import_deepeval
 from twinself.evaluation.local_judge import JUDGE_NAME, LocalJudge
 from twinself.evaluation.results import EvaluationResult, MetricResult
 from twinself.llm.extractive import SentenceEncoder
+from twinself.memory.embedding import CachedEncoder
 
 NO_CONTEXT = "(No passages were retrieved for this question.)"
 
@@ -77,7 +78,8 @@ def build_judge(settings: Settings, encoder: Callable[[], SentenceEncoder]) -> J
             LocalFaithfulnessMetric,
         )
 
-        local = LocalJudge(encoder())
+        # Retrieved passages recur across requests: their sentences are embedded once.
+        local = LocalJudge(CachedEncoder(encoder()))
         return Judge(
             JUDGE_NAME,
             lambda: (
