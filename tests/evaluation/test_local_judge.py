@@ -8,6 +8,7 @@ from twinself.evaluation.local_judge import (
     LocalJudge,
     StatementVerdict,
     answer_spans,
+    calibrated,
     expected_answer_type,
     split_statements,
     stated_facts,
@@ -153,7 +154,7 @@ def test_a_bare_answer_beats_a_same_topic_statement_without_the_asked_for_fact(
     question = "When did you move to Gothenburg?"
     on = judge.answer_relevancy(question, "In August 2016.")
     off = judge.answer_relevancy(question, "I live in Majorna, a district of Gothenburg.")
-    assert on.score > 0.9 > 0.3 > off.score, (on.score, off.score)
+    assert on.score > 0.9 > 0.7 > off.score, (on.score, off.score)  # passes / fails at 0.7
     assert "gives no time" in _first(off.verdicts).note
     assert "gives no time" in off.reason
 
@@ -208,5 +209,14 @@ def test_relevancy_is_the_mean_over_statements(judge: LocalJudge) -> None:
     off = judge.answer_relevancy(question, "I live in Majorna.")
     both = judge.answer_relevancy(question, "In August 2016. I live in Majorna.")
     assert len(both.verdicts) == 2
-    assert both.score == pytest.approx((on.score + off.score) / 2, abs=1e-3)
+    mean = (_first(on.verdicts).relevance + _first(off.verdicts).relevance) / 2
+    assert both.score == pytest.approx(calibrated(mean, 0.30), abs=1e-3)
     assert "I live in Majorna." in both.reason
+
+
+def test_calibration_keeps_the_order_and_maps_the_best_cut_to_the_pass_mark() -> None:
+    assert calibrated(0.0, 0.3) == 0.0 and calibrated(1.0, 0.3) == pytest.approx(1.0)
+    assert calibrated(0.3, 0.3) == pytest.approx(0.7)
+    raw = [i / 20 for i in range(21)]
+    mapped = [calibrated(r, 0.3) for r in raw]
+    assert mapped == sorted(mapped) and len(set(mapped)) == len(mapped)

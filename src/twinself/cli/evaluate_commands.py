@@ -25,7 +25,8 @@ from twinself.pipeline.outbox import build_outbox
 
 console = Console()
 evaluations_app = typer.Typer(
-    help="The background evaluation queue: what waits, what failed, retry dead letters.",
+    help="The background evaluation queue: what waits, what failed, retry dead letters.\n\n"
+    "Example:\n\n    twinself evaluations status\n\n    twinself evaluations retry --all",
     no_args_is_help=True,
 )
 
