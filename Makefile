@@ -44,6 +44,7 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/rebuild_time.py
 	$(BIN)/python benchmarks/tracking_overhead.py
 	$(BIN)/python benchmarks/judge_agreement.py
+	$(BIN)/python benchmarks/evaluation_latency.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -13,6 +13,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from tests.cli.test_cli import REPO, env  # noqa: F401  (the fixture)
+from tests.fakes.gemini_server import FakeGeminiServer
 from twinself.cli.app import app
 
 runner = CliRunner()
@@ -143,3 +144,22 @@ def test_evaluate_set_answers_judges_and_logs_one_run(
     invalid = runner.invoke(app, ["evaluate-set", str(questions)])
     assert invalid.exit_code == 1 and "question" in invalid.output
     assert "Traceback" not in invalid.output
+
+
+def test_doctor_checks_the_gemini_judge_with_its_own_key(
+    env: dict[str, str],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert runner.invoke(app, ["rebuild"]).exit_code == 0
+    monkeypatch.setenv("COLUMNS", "200")
+    with FakeGeminiServer(api_key="judge-right-key") as gemini:
+        monkeypatch.setenv("EVAL_GEMINI_BASE_URL", gemini.base_url)
+        monkeypatch.setenv("GOOGLE_API_KEY_4DEEPEVAL", "AIza-judge-wrong-key")
+        refused = runner.invoke(app, ["doctor"])
+        monkeypatch.setenv("GOOGLE_API_KEY_4DEEPEVAL", "judge-right-key")
+        accepted = runner.invoke(app, ["doctor"])
+    assert refused.exit_code == 1
+    assert "FAIL judge" in refused.stdout and "GOOGLE_API_KEY_4DEEPEVAL" in refused.stdout
+    assert "AIza-judge-wrong-key" not in refused.output
+    assert accepted.exit_code == 0, accepted.stdout
+    assert "ok   judge: gemini judge gemini-2.0-flash answered" in accepted.stdout

@@ -213,8 +213,7 @@ class FakeGeminiJudge(FakeGeminiServer):
             step = _STEP_BY_TITLE.get(_schema_title(schema))
             if step is not None:
                 return step
-        prompt = prompt_text(request)
-        return next((step for marker, step in _STEP_BY_PROMPT if marker in prompt), None)
+        return step_for_prompt(prompt_text(request))
 
     # --- answering ----------------------------------------------------------------------
 
@@ -236,9 +235,10 @@ class FakeGeminiJudge(FakeGeminiServer):
                 gemini_error(400, "INVALID_ARGUMENT", "FakeGeminiJudge: unknown judge step"), 400
             )
         self.served.append(step)
-        return json_reply(gemini_response(json.dumps(self._answer_for(step)), self._usage()))
+        return json_reply(gemini_response(json.dumps(self.answer_for(step)), self._usage()))
 
-    def _answer_for(self, step: JudgeStep) -> dict[str, Any]:
+    def answer_for(self, step: JudgeStep) -> dict[str, Any]:
+        """The JSON the judge gives for one step (also used by the OpenAI-compatible fake)."""
         match step:
             case JudgeStep.STATEMENTS:
                 return {"statements": self.statements}
@@ -254,6 +254,11 @@ class FakeGeminiJudge(FakeGeminiServer):
                 return {"verdicts": _verdicts(self.faithfulness_verdicts, "claim")}
             case JudgeStep.FAITHFULNESS_REASON:
                 return {"reason": self.faithfulness_reason}
+
+
+def step_for_prompt(prompt: str) -> JudgeStep | None:
+    """Which metric step a DeepEval prompt asks for, from phrases in its templates."""
+    return next((step for marker, step in _STEP_BY_PROMPT if marker in prompt), None)
 
 
 def prompt_text(request: RecordedRequest) -> str:

@@ -16,7 +16,8 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from tests.conftest import SettingsFactory
-from tests.fakes.gemini_judge import FakeGeminiJudge, small_ca_bundle
+from tests.fakes.gemini_judge import FakeGeminiJudge, JudgeStep, small_ca_bundle
+from tests.fakes.openai_judge import FakeOpenAIJudge
 from tests.pipeline.conftest import SinkFactory
 from tests.pipeline.records_factory import make_record
 from twinself.cli.app import app
@@ -211,3 +212,26 @@ def test_a_refused_key_is_a_dead_letter_at_once_without_the_key_in_the_error(
     assert job.last_error is not None
     assert "GOOGLE_API_KEY_4DEEPEVAL" in job.last_error
     assert wrong_key not in job.last_error
+
+
+def test_an_openai_compatible_judge_scores_through_deepeval_local_model(
+    make_settings: SettingsFactory, embedder: SentenceTransformerEmbedder
+) -> None:
+    fake = FakeOpenAIJudge(
+        statements=["I studied at Chalmers.", "I like jazz."],
+        relevancy_verdicts=["yes", "no"],
+        claims=["I studied at Chalmers."],
+        faithfulness_verdicts=["yes"],
+    ).start()
+    try:
+        settings = make_settings(
+            eval_judge="openai", eval_openai_base_url=fake.api_base_url, eval_llm_model="qwen3"
+        )
+        judge = build_judge(settings, lambda: embedder)
+        result = asyncio.run(judge.evaluate("Where did you study?", "At Chalmers.", CONTEXT))
+    finally:
+        fake.stop()
+    assert result.judge == "qwen3"
+    assert (result.answer_relevancy.score, result.faithfulness.score) == (0.5, 1.0)
+    assert set(fake.served) >= {JudgeStep.STATEMENTS, JudgeStep.CLAIMS, JudgeStep.TRUTHS}
+    assert all(r.body["model"] == "qwen3" for r in fake.requests)  # type: ignore[index]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -120,17 +121,51 @@ def _check_provider(ctx: Context) -> Check:
         llm.close()
 
 
+def _check_judge(ctx: Context) -> Check:
+    """The quality judge's configuration, and for an LLM judge one tiny real call."""
+    from twinself.evaluation.judge_errors import classify
+    from twinself.evaluation.judges import build_judge
+
+    settings = ctx.settings
+    kind = settings.resolved_judge
+    if kind == "none":
+        return Check("judge", True, "quality evaluation is off (EVAL_JUDGE=none)")
+    if kind == "local":
+        return Check("judge", True, "local-embedding: offline answer relevancy and faithfulness")
+    judge = build_judge(settings, lambda: _unused_encoder())
+    model = judge.make_metrics()[0].model
+    started = time.perf_counter()
+    try:
+        asyncio.run(model.a_generate("Reply with the single word OK."))
+    except Exception as exc:
+        failure = classify(exc, judge.secret)
+        return Check(
+            "judge",
+            False,
+            f"{kind} judge {judge.name}: {failure.message}",
+            "Check GOOGLE_API_KEY_4DEEPEVAL / EVAL_OPENAI_BASE_URL and EVAL_LLM_MODEL, or set "
+            "EVAL_JUDGE=local to judge offline.",
+        )
+    seconds = time.perf_counter() - started
+    return Check("judge", True, f"{kind} judge {judge.name} answered in {seconds:.1f}s")
+
+
+def _unused_encoder() -> Embedder:
+    raise AssertionError("an LLM judge needs no embedding model")
+
+
 CHECKS: list[Callable[[Context], Check]] = [
     _check_data,
     _check_embedder,
     _check_store,
     _check_freshness,
     _check_provider,
+    _check_judge,
 ]
 
 
 def doctor() -> None:
-    """Check configuration, data, embedding model, memory and the LLM provider.
+    """Check configuration, data, embedding model, memory, the LLM provider and the judge.
 
     Prints each problem with its fix. Exit code 1 if anything is wrong.
 
@@ -140,7 +175,7 @@ def doctor() -> None:
     settings = load_settings()
     console.print(
         f"TWINSELF_HOME={settings.home}  data={settings.resolved_data_dir}  "
-        f"provider={settings.resolved_provider}  store="
+        f"provider={settings.resolved_provider}  judge={settings.resolved_judge}  store="
         f"{settings.qdrant_url or 'embedded'}",
         highlight=False,
     )
