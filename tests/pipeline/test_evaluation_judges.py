@@ -130,6 +130,7 @@ def test_a_rate_limited_judge_backs_off_then_succeeds(
     sink = make_sink(sqlite_uri)
     record = shipped(outbox, sink)
     worker = make_worker(outbox, sink, gemini_settings, embedder)
+    fake_judge.retry_delay_seconds = 1  # Gemini's RetryInfo hint, longer than the backoff
     fake_judge.fail_next(429)
 
     first = asyncio.run(worker.run_pass())
@@ -138,9 +139,10 @@ def test_a_rate_limited_judge_backs_off_then_succeeds(
     job = worker.queue.get(record.request_id)
     assert job is not None and (job.status, job.attempts) == ("pending", 1)
     assert job.last_error is not None and "quota" in job.last_error and "429" in job.last_error
-    # Backoff: not due again at once (rate limits wait at least half of 0.4 s).
+    # The backoff alone (0.2-0.4 s) would be over by now; the server's 1 s hint is not.
+    time.sleep(0.5)
     assert asyncio.run(worker.run_pass()).claimed == 0
-    time.sleep(0.45)
+    time.sleep(0.6)
     assert asyncio.run(worker.run_pass()).done == 1
 
 

@@ -26,6 +26,21 @@ class JudgeFailure:
     message: str
     retryable: bool
     rate_limited: bool = False
+    retry_after_seconds: float | None = None  # the server's own hint (Gemini's RetryInfo)
+
+
+def _retry_delay(exc: BaseException) -> float | None:
+    """Gemini's 429 body carries `{"@type": ".../google.rpc.RetryInfo", "retryDelay": "27s"}`."""
+    details = getattr(exc, "details", None)
+    error = details.get("error", {}) if isinstance(details, dict) else {}
+    for item in error.get("details", []) if isinstance(error, dict) else []:
+        delay = item.get("retryDelay") if isinstance(item, dict) else None
+        if isinstance(delay, str) and delay.endswith("s"):
+            try:
+                return max(0.0, float(delay[:-1]))
+            except ValueError:
+                return None
+    return None
 
 
 def _status_code(exc: BaseException) -> int | None:
@@ -56,7 +71,8 @@ def classify(exc: BaseException, secret: str | None = None) -> JudgeFailure:
     status = _status_code(exc)
     if status is not None:
         if status == 429:
-            return JudgeFailure(f"The judge's quota is exhausted (429): {detail}", True, True)
+            message = f"The judge's quota is exhausted (429): {detail}"
+            return JudgeFailure(message, True, True, _retry_delay(exc))
         if status in _RETRYABLE_STATUS:
             return JudgeFailure(f"The judge is failing ({status}): {detail}", True)
         if status in (401, 403) or "API_KEY_INVALID" in str(exc):

@@ -115,6 +115,8 @@ class EvaluationWorker:
         dead = not failure.retryable or attempts >= self._max_attempts
         base = self._rate_limit_base if failure.rate_limited else self._base
         delay = jittered_backoff(attempts, base, self._max_backoff, self._rng)
+        if failure.retry_after_seconds is not None:  # the quota's own reset time wins
+            delay = min(self._max_backoff, max(delay, failure.retry_after_seconds))
         request_id = queued.job.request_id
         self.queue.mark_failed(request_id, failure.message, delay, dead=dead, rescore=True)
         if dead:
