@@ -4,6 +4,7 @@
 Example:
     python scripts/smart_rebuild.py --dry-run
     python scripts/smart_rebuild.py --force
+    python scripts/smart_rebuild.py --create-version
 """
 
 import sys

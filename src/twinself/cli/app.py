@@ -80,6 +80,7 @@ def _register_commands() -> None:
         evaluate_commands,
         memory_commands,
         serve_command,
+        version_commands,
         worker_command,
     )
 
@@ -89,6 +90,7 @@ def _register_commands() -> None:
     evaluate_commands.register(app)
     serve_command.register(app)
     worker_command.register(app)
+    version_commands.register(app)
 
 
 _register_commands()

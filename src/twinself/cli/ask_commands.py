@@ -15,7 +15,6 @@ from twinself.cli.app import err_console, handle_errors, load_settings
 from twinself.cli.memory_commands import loading_embedder
 from twinself.errors import InvalidQuestion, ProviderError
 from twinself.llm.base import ChatTurn, Passage
-from twinself.memory.store import build_vector_store
 from twinself.twin.factory import TwinRuntime
 from twinself.twin.twin import Twin
 
@@ -26,7 +25,7 @@ console = Console()
 def open_twin() -> Iterator[Twin]:
     settings = load_settings()
     embedder = loading_embedder(settings)
-    runtime = TwinRuntime(settings, build_vector_store(settings), embedder)
+    runtime = TwinRuntime.open(settings, embedder)
     twin = runtime.twin()
     try:
         twin.retriever.check_ready()

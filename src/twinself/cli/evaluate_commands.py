@@ -144,13 +144,12 @@ def evaluate_set(
         twinself evaluate-set questions.json
     """
     from twinself.evaluation.question_set import load_question_set, run_question_set
-    from twinself.memory.store import build_vector_store
     from twinself.twin.factory import TwinRuntime
 
     settings = load_settings()
     questions = load_question_set(file)
     embedder = loading_embedder(settings)
-    runtime = TwinRuntime(settings, build_vector_store(settings), embedder)
+    runtime = TwinRuntime.open(settings, embedder)
     try:
         active = runtime.data_version()
         if data_version is not None and data_version != active:

@@ -24,6 +24,8 @@ from twinself.memory.builder import ProgressReporter, RebuildPlan, RebuildReport
 from twinself.memory.embedding import Embedder, build_embedder
 from twinself.memory.store import VectorStore, build_vector_store
 from twinself.memory.validation import validate_data_dir
+from twinself.memory.version_builder import create_version
+from twinself.memory.versions import VersionRegistry, active_location
 from twinself.twin.factory import build_memory_builder
 
 console = Console()
@@ -120,15 +122,29 @@ def rebuild(
         False, "--force", help="Re-embed every file, not only changed ones."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+    create_version: bool = typer.Option(
+        False,
+        "--create-version",
+        help="Build a new immutable version beside the active one and activate it when done.",
+    ),
 ) -> None:
     """Build the memory, re-embedding only files added, modified or deleted since the last build.
+
+    With --create-version (always, once versions exist) the active version is left untouched:
+    a new one is built from a copy of it, then activated; a running server switches to it.
 
     Example:
         twinself rebuild --dry-run
         twinself rebuild
+        twinself rebuild --create-version
     """
     settings = load_settings()
-    builder = build_memory_builder(settings)
+    versioned = VersionRegistry(settings.home).exists()
+    if (create_version or versioned) and not dry_run:
+        _create_version(settings, force, as_json)
+        return
+    location = active_location(settings) if versioned else None
+    builder = build_memory_builder(settings, location)
     if dry_run:
         store = _existing_store(settings)
         try:
@@ -164,11 +180,28 @@ def rebuild(
     )
 
 
+def _create_version(settings: Settings, force: bool, as_json: bool) -> None:
+    build_memory_builder(settings).validate()  # before the slow model load
+    embedder = loading_embedder(settings)
+    with progress_bar() as progress:
+        build = create_version(settings, embedder, force=force, progress=progress)
+    if as_json:
+        payload = json.loads(_plan_as_json(build.plan, build.report))
+        typer.echo(json.dumps({**payload, "version": build.version.id}))
+        return
+    console.print(_summary_table(build.plan, build.report))
+    console.print(
+        f"Built version {build.version.id} (parent {build.version.parent or 'none'}) in "
+        f"{build.report.seconds:.1f}s; it is now the active memory."
+    )
+
+
 def _existing_store(settings: Settings) -> VectorStore | None:
     """A dry run must not create the embedded store folder; a server store is just opened."""
-    if settings.qdrant_url is None and not settings.qdrant_path.exists():
+    location = active_location(settings)
+    if settings.qdrant_url is None and not location.qdrant_path.exists():
         return None
-    return build_vector_store(settings)
+    return build_vector_store(settings, location.qdrant_path)
 
 
 def register(app: typer.Typer) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from qdrant_client import QdrantClient, models
@@ -140,7 +141,8 @@ class QdrantVectorStore:
         self._client.close()
 
 
-def build_vector_store(settings: Settings) -> QdrantVectorStore:
+def build_vector_store(settings: Settings, path: Path | None = None) -> QdrantVectorStore:
+    """`path`: an embedded store folder other than the default (a memory version's)."""
     if settings.qdrant_url:
         api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
         client = QdrantClient(
@@ -155,7 +157,7 @@ def build_vector_store(settings: Settings) -> QdrantVectorStore:
                 "store."
             ) from exc
         return QdrantVectorStore(client, settings.qdrant_url, remote=True)
-    path = settings.qdrant_path
+    path = path or settings.qdrant_path
     path.mkdir(parents=True, exist_ok=True)
     try:
         client = QdrantClient(path=str(path))

@@ -11,6 +11,7 @@ from twinself.memory.documents import MemoryType
 from twinself.memory.embedding import Embedder, build_embedder
 from twinself.memory.manifest import ManifestCorrupt, data_version, load_manifest
 from twinself.memory.store import VectorStore, build_vector_store
+from twinself.memory.versions import MemoryLocation, active_location
 from twinself.twin.persona import load_persona
 from twinself.twin.prompt import PromptBuilder
 from twinself.twin.retrieval import MemoryRetriever
@@ -25,10 +26,13 @@ def top_k(settings: Settings) -> dict[MemoryType, int]:
     }
 
 
-def build_memory_builder(settings: Settings) -> MemoryBuilder:
+def build_memory_builder(
+    settings: Settings, location: MemoryLocation | None = None
+) -> MemoryBuilder:
+    """`location`: the memory to build; default the unversioned one under TWINSELF_HOME."""
     return MemoryBuilder(
         data_dir=settings.resolved_data_dir,
-        manifest_path=settings.manifest_path,
+        manifest_path=location.manifest_path if location else settings.manifest_path,
         collection_prefix=settings.user_prefix,
         chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap,
@@ -56,16 +60,23 @@ class TwinRuntime:
     settings: Settings
     store: VectorStore
     embedder: Embedder
+    location: MemoryLocation | None = None  # None: the unversioned memory
 
     @classmethod
-    def open(cls, settings: Settings) -> TwinRuntime:
-        embedder = build_embedder(settings)
-        return cls(settings, build_vector_store(settings), embedder)
+    def open(cls, settings: Settings, embedder: Embedder | None = None) -> TwinRuntime:
+        """The active memory version (or the unversioned memory when there are none)."""
+        embedder = embedder or build_embedder(settings)
+        location = active_location(settings)
+        store = build_vector_store(settings, location.qdrant_path if location.version else None)
+        return cls(settings, store, embedder, location)
 
     def twin(self) -> Twin:
         return build_twin(self.settings, self.store, self.embedder)
 
     def data_version(self) -> str:
+        """The version id, or for unversioned memory a hash of its files."""
+        if self.location is not None and self.location.version is not None:
+            return self.location.version
         try:
             return data_version(load_manifest(self.settings.manifest_path))
         except ManifestCorrupt:

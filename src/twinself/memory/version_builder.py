@@ -1,0 +1,206 @@
+"""Build a new memory version beside the active one, compare versions, clean old ones up.
+
+A build copies the active version's folder (store + file hashes), applies only what changed in
+the data folder to the copy, and records the version. The active version is never opened for
+writing, so a server keeps answering from it; activation is one atomic registry write.
+A crash leaves the new version `building`; the next build or `cleanup` marks it failed and
+removes its folder (the build lock proves nobody is still working on it).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from twinself.config.settings import Settings
+from twinself.memory.builder import ProgressReporter, RebuildPlan, RebuildReport
+from twinself.memory.documents import MemoryType
+from twinself.memory.embedding import Embedder
+from twinself.memory.manifest import Manifest, ManifestCorrupt, load_manifest
+from twinself.memory.store import build_vector_store
+from twinself.memory.versions import (
+    MemoryLocation,
+    Registry,
+    VersionError,
+    VersionInfo,
+    VersionRegistry,
+)
+from twinself.twin.factory import build_memory_builder
+from twinself.twin.persona import load_persona
+
+
+@dataclass(frozen=True)
+class VersionBuild:
+    version: VersionInfo
+    plan: RebuildPlan
+    report: RebuildReport
+    activated: bool
+
+
+def _reap_unfinished(registry: VersionRegistry, state: Registry) -> list[str]:
+    """Versions left `building` by a build that died: only call under the build lock."""
+    reaped = []
+    for version in state.versions:
+        if version.status == "building":
+            version.status = "failed"
+            version.error = version.error or "the build was interrupted"
+            shutil.rmtree(registry.location(version.id).root, ignore_errors=True)
+            reaped.append(version.id)
+    return reaped
+
+
+def create_version(
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    activate: bool = True,
+    force: bool = False,
+    progress: ProgressReporter | None = None,
+    now: datetime | None = None,
+) -> VersionBuild:
+    if settings.qdrant_url:
+        raise VersionError(
+            "Memory versions need the embedded store for now; unset QDRANT_URL, or rebuild in "
+            "place without --create-version."
+        )
+    registry = VersionRegistry(settings.home)
+    with registry.build_lock():
+        state = registry.load()
+        if _reap_unfinished(registry, state):
+            registry.save(state)
+        parent = registry.location(state.active)
+        builder = build_memory_builder(settings)  # validates the data before anything is written
+        builder.validate()
+        version = VersionInfo(
+            id=state.next_id(now or datetime.now()),
+            created_at=(now or datetime.now()).isoformat(timespec="seconds"),
+            parent=state.active,
+            embedding_model=embedder.model_name,
+        )
+        target = registry.location(version.id)
+        state.versions.append(version)
+        registry.save(state)  # recorded as `building` before its folder exists
+        try:
+            plan, report = _build_into(settings, embedder, parent, target, force, progress)
+        except BaseException as exc:
+            version.status = "failed"
+            version.error = f"{type(exc).__name__}: {exc}"[:500]
+            shutil.rmtree(target.root, ignore_errors=True)
+            registry.save(state)
+            raise
+        manifest = load_manifest(target.manifest_path)
+        version.status = "ready"
+        version.points = {m.value: n for m, n in report.points.items()}
+        version.hashes = _hashes(manifest)
+        version.changes = {m.value: c.to_dict() for m, c in plan.changes.items()}
+        version.system_prompt = load_persona(
+            settings.resolved_data_dir, settings.system_prompt_file, settings.bot_name
+        ).prompt_file
+        if activate:
+            state.active = version.id
+        registry.save(state)
+    return VersionBuild(version, plan, report, activate)
+
+
+def _build_into(
+    settings: Settings,
+    embedder: Embedder,
+    parent: MemoryLocation,
+    target: MemoryLocation,
+    force: bool,
+    progress: ProgressReporter | None,
+) -> tuple[RebuildPlan, RebuildReport]:
+    # Start from the parent's store and hashes, so only changed files are embedded.
+    target.root.mkdir(parents=True)
+    if parent.qdrant_path.exists():
+        shutil.copytree(parent.qdrant_path, target.qdrant_path, ignore=_lock_files)
+    if parent.manifest_path.exists():
+        shutil.copy2(parent.manifest_path, target.manifest_path)
+    builder = build_memory_builder(settings, target)
+    store = build_vector_store(settings, target.qdrant_path)
+    try:
+        plan = builder.plan(store, embedder.model_name, embedder.dimension, force=force)
+        report = builder.apply(plan, store, embedder, progress)
+    finally:
+        store.close()
+    return plan, report
+
+
+def _lock_files(_folder: str, names: list[str]) -> set[str]:
+    return {name for name in names if name == ".lock"}  # the parent's reader holds its own
+
+
+def _hashes(manifest: Manifest | None) -> dict[str, dict[str, str]]:
+    if manifest is None:
+        return {}
+    return {m.value: {f: r.hash for f, r in manifest.files_of(m).items()} for m in MemoryType}
+
+
+def activate(settings: Settings, version_id: str) -> VersionInfo:
+    registry = VersionRegistry(settings.home)
+    with registry.build_lock():
+        state = registry.load()
+        version = state.get(version_id)
+        if version.status != "ready":
+            raise VersionError(f"Version {version_id} is {version.status}; it cannot be active.")
+        state.active = version.id
+        registry.save(state)
+    return version
+
+
+def diff_versions(settings: Settings, first: str, second: str) -> dict[str, Any]:
+    """Files and chunks added, removed or changed per memory, from A to B."""
+    registry = VersionRegistry(settings.home)
+    state = registry.load()
+    manifests = []
+    for version_id in (first, second):
+        state.get(version_id)
+        try:
+            manifests.append(load_manifest(registry.location(version_id).manifest_path))
+        except ManifestCorrupt as exc:
+            unreadable = f"Version {version_id}'s file hashes are unreadable: {exc}"
+            raise VersionError(unreadable) from None
+    old, new = manifests
+    result: dict[str, Any] = {"from": first, "to": second, "memories": {}}
+    for memory in MemoryType:
+        before = old.files_of(memory) if old else {}
+        after = new.files_of(memory) if new else {}
+        changed = sorted(f for f in before.keys() & after.keys() if before[f].hash != after[f].hash)
+        added, removed = sorted(after.keys() - before.keys()), sorted(before.keys() - after.keys())
+        result["memories"][memory.value] = {
+            "added": added,
+            "removed": removed,
+            "changed": changed,
+            "chunks_added": sum(after[f].chunks for f in added),
+            "chunks_removed": sum(before[f].chunks for f in removed),
+            "chunks_changed": sum(after[f].chunks for f in changed),
+        }
+    return result
+
+
+def cleanup(settings: Settings, keep: int) -> list[str]:
+    """Remove all but the `keep` newest ready versions; never the active one or its parent.
+    Failed and interrupted builds are removed too. Returns the removed ids."""
+    if keep < 1:
+        raise VersionError("--keep must be at least 1.")
+    registry = VersionRegistry(settings.home)
+    with registry.build_lock():
+        state = registry.load()
+        _reap_unfinished(registry, state)
+        ready = [v for v in state.versions if v.status == "ready"]
+        protected = {v.id for v in ready[-keep:]}
+        if state.active is not None:
+            protected.add(state.active)
+            active_parent = state.get(state.active).parent
+            if active_parent is not None:
+                protected.add(active_parent)
+        removed = [v.id for v in state.versions if v.id not in protected]
+        # The registry first: a crash between the two leaves stray folders, never an entry
+        # pointing at a deleted folder.
+        state.versions = [v for v in state.versions if v.id in protected]
+        registry.save(state)
+        for version_id in removed:
+            shutil.rmtree(registry.location(version_id).root, ignore_errors=True)
+    return removed

@@ -1,0 +1,152 @@
+"""Immutable memory versions: where each lives, which one is active, and the registry file.
+
+Layout under TWINSELF_HOME:
+
+    versions/registry.json        {"active": id, "versions": [...]}, written atomically
+    versions/build.lock           held by the one build that may run at a time
+    versions/<id>/qdrant/         that version's embedded store (never written after its build)
+    versions/<id>/memory_manifest.json
+
+Without a registry, the memory is the unversioned one TwinSelf users start with
+(TWINSELF_HOME/qdrant); the first `rebuild --create-version` starts from a copy of it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from twinself.config.settings import Settings
+from twinself.errors import TwinselfError
+from twinself.memory.manifest import write_json_atomically
+
+VersionStatus = Literal["building", "ready", "failed"]
+_ID = re.compile(r"^v(\d+)_\d{8}_\d{6}$")
+
+
+class VersionError(TwinselfError):
+    """A version operation cannot be done; the message says why and what to do."""
+
+
+class RegistryCorrupt(VersionError):
+    """The registry file cannot be read."""
+
+
+class BuildInProgress(VersionError):
+    """Another build holds the build lock."""
+
+
+@dataclass(frozen=True)
+class MemoryLocation:
+    """Where one memory's store and file hashes live."""
+
+    root: Path
+    version: str | None  # None: the unversioned memory
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.root / "qdrant"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "memory_manifest.json"
+
+
+@dataclass
+class VersionInfo:
+    id: str
+    created_at: str
+    parent: str | None
+    status: VersionStatus = "building"
+    points: dict[str, int] = field(default_factory=dict)
+    hashes: dict[str, dict[str, str]] = field(default_factory=dict)  # memory -> file -> hash
+    changes: dict[str, Any] = field(default_factory=dict)
+    system_prompt: str = ""
+    embedding_model: str = ""
+    error: str = ""
+
+
+@dataclass
+class Registry:
+    active: str | None = None
+    versions: list[VersionInfo] = field(default_factory=list)
+
+    def get(self, version_id: str) -> VersionInfo:
+        for version in self.versions:
+            if version.id == version_id:
+                return version
+        known = ", ".join(v.id for v in self.versions) or "none yet"
+        raise VersionError(f"No version {version_id!r}; known: {known} (`twinself versions list`).")
+
+    def next_id(self, now: datetime) -> str:
+        numbers = [int(m.group(1)) for v in self.versions if (m := _ID.match(v.id))]
+        return f"v{max(numbers, default=0) + 1}_{now:%Y%m%d_%H%M%S}"
+
+
+class VersionRegistry:
+    def __init__(self, home: Path) -> None:
+        self.root = home / "versions"
+        self.path = self.root / "registry.json"
+        self._legacy = MemoryLocation(home, None)
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def load(self) -> Registry:
+        if not self.path.exists():
+            if self.root.exists() and any(p.is_dir() for p in self.root.iterdir()):
+                # Never start a new registry over versions that exist on disk.
+                raise RegistryCorrupt(
+                    f"{self.path} is missing but {self.root} holds version folders. Restore "
+                    "the registry from a backup, or move the folder aside to start afresh."
+                )
+            return Registry()
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+            return Registry(
+                active=raw.get("active"),
+                versions=[VersionInfo(**v) for v in raw.get("versions", [])],
+            )
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, AttributeError) as exc:
+            raise RegistryCorrupt(
+                f"The version registry {self.path} is unreadable ({exc}). It is never recreated "
+                "over existing versions: restore it from a backup, or fix the JSON by hand."
+            ) from None
+
+    def save(self, registry: Registry) -> None:
+        payload = {"active": registry.active, "versions": [asdict(v) for v in registry.versions]}
+        write_json_atomically(self.path, payload)
+
+    def location(self, version_id: str | None) -> MemoryLocation:
+        if version_id is None:
+            return self._legacy
+        return MemoryLocation(self.root / version_id, version_id)
+
+    def active_location(self) -> MemoryLocation:
+        return self.location(self.load().active)
+
+    @contextmanager
+    def build_lock(self) -> Iterator[None]:
+        """One build at a time; the OS releases the lock if the builder dies, even by kill -9."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / "build.lock").open("w") as lock_file:
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise BuildInProgress(
+                    "Another `twinself rebuild --create-version` is running on "
+                    f"{self.root.parent}; wait for it to finish."
+                ) from None
+            yield
+
+
+def active_location(settings: Settings) -> MemoryLocation:
+    """The memory a reader (server, ask, chat) should open now."""
+    return VersionRegistry(settings.home).active_location()
