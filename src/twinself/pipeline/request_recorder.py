@@ -36,6 +36,7 @@ class RequestContext:
     endpoint: str
     message: str
     conversation_length: int
+    data_version: str = ""  # the memory version that answers; empty = the recorder's
     clock: SpanClock = field(default_factory=SpanClock)
     started: float = field(default_factory=time.perf_counter)
     created_at: float = field(default_factory=time.time)
@@ -274,7 +275,7 @@ class RequestRecorder:
                 "conversation_length": str(ctx.conversation_length),
                 "provider": provider,
                 "model": model,
-                "data_version": self.data_version,
+                "data_version": ctx.data_version or self.data_version,
             },
             metrics={**metrics, "total_time_seconds": end - ctx.started},
             tags={"status": status, "error_type": error_type, **tags},

@@ -13,7 +13,8 @@ from twinself.pipeline.evaluation_queue import EvaluationQueue
 from twinself.pipeline.outbox import Outbox, build_outbox
 from twinself.pipeline.pricing import PriceBook, load_prices
 from twinself.pipeline.request_recorder import EvaluationSampling, RequestRecorder
-from twinself.twin.factory import TwinRuntime, build_twin
+from twinself.server.active_memory import ActiveMemory, Serving
+from twinself.twin.factory import TwinRuntime
 from twinself.twin.twin import Twin
 
 
@@ -55,26 +56,32 @@ class MlflowProbe:
 @dataclass
 class ServerServices:
     settings: Settings
-    runtime: TwinRuntime
-    twin: Twin
+    memory: ActiveMemory
     outbox: Outbox | None
     recorder: RequestRecorder
     mlflow: MlflowProbe
     evaluations: EvaluationQueue | None = None
-    owns_runtime: bool = True
+
+    def serving(self) -> Serving:
+        """Take once per request: the twin and data version it answers from, to the end."""
+        return self.memory.current
+
+    @property
+    def twin(self) -> Twin:
+        return self.memory.current.twin
 
     def close(self) -> None:
-        self.twin.close()
+        self.memory.close()
         if self.outbox is not None:
             self.outbox.close()
-        if self.owns_runtime:
-            self.runtime.close()
 
 
 def build_services(settings: Settings, runtime: TwinRuntime | None = None) -> ServerServices:
     """`runtime` lets a caller (a test, a benchmark) share an already open model and store."""
     owns_runtime = runtime is None
     runtime = runtime or TwinRuntime.open(settings)
+    memory = ActiveMemory(settings, runtime, owns_runtime=owns_runtime)
+    memory.start()
     outbox = build_outbox(settings.home) if settings.tracking_enabled else None
     sampling = EvaluationSampling(settings.resolved_judge != "none", settings.eval_sample_rate)
     recorder = RequestRecorder(
@@ -82,11 +89,9 @@ def build_services(settings: Settings, runtime: TwinRuntime | None = None) -> Se
     )
     return ServerServices(
         settings=settings,
-        runtime=runtime,
-        twin=build_twin(settings, runtime.store, runtime.embedder),
+        memory=memory,
         outbox=outbox,
         recorder=recorder,
         mlflow=MlflowProbe(settings.resolved_tracking_uri),
         evaluations=EvaluationQueue(outbox) if outbox is not None else None,
-        owns_runtime=owns_runtime,
     )

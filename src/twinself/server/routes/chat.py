@@ -18,6 +18,7 @@ from twinself.errors import InvalidQuestion, TwinselfError
 from twinself.llm.base import ChatTurn, Generation, TokenUsage, estimate_tokens
 from twinself.llm.messages import prompt_text
 from twinself.pipeline.request_recorder import RequestContext, RequestOutcome
+from twinself.server.active_memory import Serving
 from twinself.server.deps import ServicesDep
 from twinself.server.http_errors import HttpProblem, error_response, problem_for
 from twinself.server.schemas import (
@@ -36,13 +37,14 @@ T = TypeVar("T")
 CLIENT_CLOSED_REQUEST = 499  # nginx's code: the client went away before the answer ended
 
 
-def _context(body: ChatRequest, endpoint: str) -> RequestContext:
+def _context(body: ChatRequest, endpoint: str, serving: Serving) -> RequestContext:
     return RequestContext(
         request_id=uuid.uuid4().hex,
         session_id=body.session_id,
         endpoint=endpoint,
         message=body.message,
         conversation_length=len(body.conversation),
+        data_version=serving.data_version,
     )
 
 
@@ -68,7 +70,7 @@ def _input_problem(body: ChatRequest, services: ServerServices) -> HttpProblem |
 def _fail(
     services: ServerServices, ctx: RequestContext, problem: HttpProblem, error_type: str
 ) -> JSONResponse:
-    llm = services.twin.llm
+    llm = services.twin.llm  # for the record only: a provider switch never happens mid-run
     services.recorder.failed(ctx, error_type, problem.status, llm.name, llm.model, problem.detail)
     return error_response(problem, ctx.request_id)
 
@@ -87,10 +89,11 @@ async def _answer_or_fail(
     services: ServerServices,
     body: ChatRequest,
     endpoint: str,
+    serving: Serving,
     answer: Callable[[str, Sequence[ChatTurn]], T],
 ) -> tuple[RequestContext, T | JSONResponse]:
     """Validate, then run `answer` off the event loop; any failure becomes a tracked error."""
-    ctx = _context(body, endpoint)
+    ctx = _context(body, endpoint, serving)
     problem = _input_problem(body, services)
     if problem is not None:
         return ctx, _fail(services, ctx, problem, InvalidQuestion.__name__)
@@ -116,14 +119,15 @@ def _metrics(outcome: RequestOutcome) -> dict[str, Any]:
     responses={400: {}, 413: {}, 422: {}, 502: {}, 503: {}, 504: {}},
 )
 async def chat(body: ChatRequest, services: ServicesDep) -> ChatResponse | JSONResponse:
-    ctx, answer = await _answer_or_fail(services, body, "chat", services.twin.answer)
+    serving = services.serving()  # this request answers from one memory version throughout
+    ctx, answer = await _answer_or_fail(services, body, "chat", serving, serving.twin.answer)
     if isinstance(answer, JSONResponse):
         return answer
     outcome = services.recorder.answered(ctx, answer, track_quality=body.track_quality)
     return ChatResponse(
         session_id=body.session_id,
         response=answer.response,
-        bot_name=services.twin.persona.name,
+        bot_name=serving.twin.persona.name,
         request_id=ctx.request_id,
         run_id=None,
         sources=[Source(**source_to_dict(p)) for p in answer.sources],
@@ -216,7 +220,8 @@ async def chat_stream(body: ChatRequest, services: ServicesDep) -> StreamingResp
     `event: metadata` with request_id, sources and metrics, then `data: [DONE]`.
     A failure mid-stream sends `event: error` before `[DONE]`."""
     # Retrieval and opening the model's stream happen here, so their errors get a status code.
-    ctx, stream = await _answer_or_fail(services, body, "chat_stream", services.twin.stream)
+    serving = services.serving()
+    ctx, stream = await _answer_or_fail(services, body, "chat_stream", serving, serving.twin.stream)
     if isinstance(stream, JSONResponse):
         return stream
     return StreamingResponse(

@@ -57,7 +57,7 @@ async def health(services: ServicesDep) -> dict[str, Any]:
         "deepeval_judge": settings.resolved_judge,
         "provider": llm.name,
         "model": llm.model,
-        "data_version": services.recorder.data_version,
+        "data_version": services.memory.current.data_version,
         "backlog": {
             "records_pending": backlog.pending if backlog else 0,
             "records_failed": backlog.failed if backlog else 0,

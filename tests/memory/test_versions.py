@@ -1,0 +1,189 @@
+"""Immutable memory versions on the real embedded store and model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SettingsFactory
+from twinself.errors import DataValidationError
+from twinself.memory.embedding import SentenceTransformerEmbedder
+from twinself.memory.manifest import load_manifest
+from twinself.memory.version_builder import activate, cleanup, create_version, diff_versions
+from twinself.memory.versions import (
+    BuildInProgress,
+    RegistryCorrupt,
+    VersionError,
+    VersionRegistry,
+)
+from twinself.twin.factory import TwinRuntime
+
+BEES = "I also keep two beehives on the roof of our building in Majorna since 2021.\n"
+
+
+def add_bees(data_dir: Path) -> None:
+    with (data_dir / "semantic_data" / "hobbies.md").open("a", encoding="utf-8") as f:
+        f.write("\n" + BEES)
+
+
+def test_a_new_version_embeds_only_what_changed_and_leaves_the_old_one_alone(
+    make_settings: SettingsFactory, data_dir: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    settings = make_settings()
+    first = create_version(settings, embedder)
+    registry = VersionRegistry(settings.home)
+    v1 = registry.location(first.version.id)
+    v1_manifest = v1.manifest_path.read_bytes()
+    add_bees(data_dir)
+
+    second = create_version(settings, embedder)
+
+    assert second.version.parent == first.version.id
+    assert (
+        second.report.embedded_chunks
+        == load_manifest(registry.location(second.version.id).manifest_path)
+        .files_of("semantic")["hobbies.md"]
+        .chunks
+    )  # type: ignore[union-attr, arg-type]
+    assert v1.manifest_path.read_bytes() == v1_manifest  # the parent is never written
+    state = registry.load()
+    assert state.active == second.version.id
+    assert [v.status for v in state.versions] == ["ready", "ready"]
+    assert second.version.points["semantic"] == first.version.points["semantic"]
+    assert (
+        second.version.hashes["semantic"]["hobbies.md"]
+        != (first.version.hashes["semantic"]["hobbies.md"])
+    )
+    diff = diff_versions(settings, first.version.id, second.version.id)
+    assert diff["memories"]["semantic"]["changed"] == ["hobbies.md"]
+    assert diff["memories"]["semantic"]["added"] == diff["memories"]["semantic"]["removed"] == []
+    assert all(
+        not any(m[k] for k in ("added", "removed", "changed"))
+        for name, m in diff["memories"].items()
+        if name != "semantic"
+    )
+
+    # Each version answers from its own facts.
+    for version, knows_bees in ((second.version.id, True), (first.version.id, False)):
+        activate(settings, version)
+        runtime = TwinRuntime.open(settings, embedder)
+        try:
+            answer = runtime.twin().answer("Do you keep bees?")
+            assert ("beehives" in answer.response) is knows_bees, answer.response
+            assert runtime.data_version() == version
+        finally:
+            runtime.close()
+
+
+def test_builds_are_one_at_a_time_and_bad_data_writes_nothing(
+    make_settings: SettingsFactory, data_dir: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    settings = make_settings()
+    registry = VersionRegistry(settings.home)
+    with registry.build_lock(), pytest.raises(BuildInProgress, match="wait for it"):
+        create_version(settings, embedder)
+
+    (data_dir / "episodic_data" / "broken.json").write_text("[{", encoding="utf-8")
+    with pytest.raises(DataValidationError, match=r"broken\.json"):
+        create_version(settings, embedder)
+    assert registry.load().versions == []
+    assert not any(p.is_dir() for p in registry.root.iterdir())
+
+
+def test_an_interrupted_build_is_reaped_and_cleanup_keeps_active_and_parent(
+    make_settings: SettingsFactory, data_dir: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    settings = make_settings()
+    registry = VersionRegistry(settings.home)
+    ids = [create_version(settings, embedder).version.id]
+    add_bees(data_dir)
+    ids.append(create_version(settings, embedder).version.id)
+    # A build that died half way: registered as building, folder half written.
+    state = registry.load()
+    from twinself.memory.versions import VersionInfo
+
+    state.versions.append(VersionInfo("v9_20260101_000000", "2026-01-01T00:00:00", ids[-1]))
+    registry.save(state)
+    (registry.root / "v9_20260101_000000" / "qdrant").mkdir(parents=True)
+
+    ids.append(create_version(settings, embedder, force=False).version.id)
+
+    state = registry.load()
+    assert state.get("v9_20260101_000000").status == "failed"
+    assert not (registry.root / "v9_20260101_000000").exists()
+    assert state.active == ids[-1]
+
+    activate(settings, ids[1])  # the active one is not the newest
+    removed = cleanup(settings, keep=1)
+    kept = [v.id for v in registry.load().versions]
+    assert set(kept) == {ids[1], ids[0], ids[2]} - set(removed)
+    assert ids[1] in kept and ids[0] in kept  # active and its parent
+    assert "v9_20260101_000000" in removed
+    with pytest.raises(VersionError, match="No version"):
+        activate(settings, "v9_20260101_000000")
+
+
+def test_a_corrupt_or_missing_registry_is_explained_never_recreated(
+    make_settings: SettingsFactory, embedder: SentenceTransformerEmbedder
+) -> None:
+    settings = make_settings()
+    version = create_version(settings, embedder).version.id
+    registry = VersionRegistry(settings.home)
+    registry.path.write_text("{not json", encoding="utf-8")
+    with pytest.raises(RegistryCorrupt, match="never recreated"):
+        create_version(settings, embedder)
+    assert registry.path.read_text(encoding="utf-8") == "{not json"
+    registry.path.unlink()
+    with pytest.raises(RegistryCorrupt, match="holds version folders"):
+        TwinRuntime.open(settings, embedder)
+    assert (registry.root / version).is_dir()
+
+
+@pytest.mark.slow
+def test_kill_9_mid_build_keeps_the_active_version_and_the_next_build_succeeds(
+    make_settings: SettingsFactory, data_dir: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    settings = make_settings()
+    active = create_version(settings, embedder).version.id
+    registry = VersionRegistry(settings.home)
+    env = {**os.environ, "TWINSELF_HOME": str(settings.home), "TWINSELF_DATA_DIR": str(data_dir)}
+    build = subprocess.Popen(
+        [sys.executable, "-m", "twinself.cli", "rebuild", "--create-version", "--force"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if any(v.status == "building" for v in registry.load().versions):
+            break
+        time.sleep(0.05)
+    build.send_signal(signal.SIGKILL)
+    build.wait(30)
+
+    state = registry.load()
+    assert state.active == active
+    assert [v.status for v in state.versions] == ["ready", "building"]
+    runtime = TwinRuntime.open(settings, embedder)
+    try:
+        assert runtime.twin().answer("Where do you work?").response  # still answers
+    finally:
+        runtime.close()
+    rebuilt = subprocess.run(
+        [sys.executable, "-m", "twinself.cli", "rebuild", "--create-version", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    state = registry.load()
+    assert [v.status for v in state.versions] == ["ready", "failed", "ready"]
+    assert state.active == json.loads(rebuilt.stdout)["version"]
