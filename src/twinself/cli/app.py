@@ -78,6 +78,7 @@ def _register_commands() -> None:
         ask_commands,
         doctor_command,
         evaluate_commands,
+        feedback_commands,
         memory_commands,
         serve_command,
         version_commands,
@@ -88,6 +89,7 @@ def _register_commands() -> None:
     ask_commands.register(app)
     doctor_command.register(app)
     evaluate_commands.register(app)
+    feedback_commands.register(app)
     serve_command.register(app)
     worker_command.register(app)
     version_commands.register(app)

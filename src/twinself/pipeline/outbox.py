@@ -123,11 +123,18 @@ class Outbox:
         try:
             # executescript manages its own transaction; the schema is idempotent.
             self._connection().executescript(_SCHEMA)
+            self._add_column("feedback", "merged_at", "REAL")
         except sqlite3.DatabaseError as exc:
             raise OutboxCorrupt(
                 f"The outbox {path} is unreadable ({exc}). Move it aside to start a new one; "
                 "records still in it were not shipped."
             ) from exc
+
+    def _add_column(self, table: str, column: str, kind: str) -> None:
+        """Columns added after a table's first release (an outbox from an older twinself)."""
+        db = self._connection()
+        if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection (autocommit; use `transaction()` to write)."""
@@ -232,17 +239,27 @@ class Outbox:
         age = None if oldest is None else max(0.0, (now or time.time()) - oldest)
         return Backlog(int(pending), int(failed), age)
 
-    def feedback(self, limit: int = 1000) -> list[Feedback]:
+    def feedback(self, limit: int = 1000, include_merged: bool = True) -> list[Feedback]:
+        where = "" if include_merged else "WHERE merged_at IS NULL "
         rows = (
             self._connection()
             .execute(
                 "SELECT feedback_id, created_at, request_id, original_question, original_response,"
-                " suggested_response, status, attempts FROM feedback ORDER BY feedback_id LIMIT ?",
+                f" suggested_response, status, attempts FROM feedback {where}"
+                "ORDER BY feedback_id LIMIT ?",
                 (limit,),
             )
             .fetchall()
         )
         return [Feedback(**dict(r)) for r in rows]
+
+    def mark_feedback_merged(self, feedback_ids: list[int]) -> None:
+        """Archived: merged into episodic memory, no longer listed as waiting."""
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE feedback SET merged_at = ? WHERE feedback_id = ?",
+                [(time.time(), i) for i in feedback_ids],
+            )
 
     # --- the shipper ------------------------------------------------------------------
 
