@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -18,13 +19,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from twinself.cli.app import handle_errors, load_settings
+from twinself.cli.app import err_console, handle_errors, load_settings
 from twinself.config.settings import Settings
+from twinself.errors import ConfigurationError, TwinselfError
+from twinself.evaluation.gate import GateThresholds
 from twinself.memory.builder import ProgressReporter, RebuildPlan, RebuildReport
 from twinself.memory.embedding import Embedder, build_embedder
 from twinself.memory.store import VectorStore, build_vector_store
 from twinself.memory.validation import validate_data_dir
-from twinself.memory.version_builder import create_version
+from twinself.memory.version_builder import activate, create_version
 from twinself.memory.versions import VersionRegistry, active_location
 from twinself.twin.factory import build_memory_builder
 
@@ -127,6 +130,17 @@ def rebuild(
         "--create-version",
         help="Build a new immutable version beside the active one and activate it when done.",
     ),
+    gate: Path | None = typer.Option(
+        None,
+        "--gate",
+        help="With --create-version: a question set (as for evaluate-set) the new version must "
+        "pass before it is activated.",
+    ),
+    min_faithfulness: float | None = typer.Option(None, help="Gate: lowest mean faithfulness."),
+    min_relevancy: float | None = typer.Option(None, help="Gate: lowest mean answer relevancy."),
+    min_fact_recall: float | None = typer.Option(
+        None, help="Gate: lowest share of expected_facts found in the answers."
+    ),
 ) -> None:
     """Build the memory, re-embedding only files added, modified or deleted since the last build.
 
@@ -137,11 +151,16 @@ def rebuild(
         twinself rebuild --dry-run
         twinself rebuild
         twinself rebuild --create-version
+        twinself rebuild --create-version --gate questions.json --min-faithfulness 0.8 \\
+            --min-relevancy 0.8
     """
     settings = load_settings()
     versioned = VersionRegistry(settings.home).exists()
-    if (create_version or versioned) and not dry_run:
-        _create_version(settings, force, as_json)
+    thresholds = GateThresholds(min_faithfulness, min_relevancy, min_fact_recall)
+    if gate is None and thresholds != GateThresholds():
+        raise ConfigurationError("--min-faithfulness/--min-relevancy/... need --gate FILE.")
+    if (create_version or versioned or gate is not None) and not dry_run:
+        _create_version(settings, force, as_json, gate, thresholds)
         return
     location = active_location(settings) if versioned else None
     builder = build_memory_builder(settings, location)
@@ -180,20 +199,62 @@ def rebuild(
     )
 
 
-def _create_version(settings: Settings, force: bool, as_json: bool) -> None:
+def _create_version(
+    settings: Settings,
+    force: bool,
+    as_json: bool,
+    gate: Path | None,
+    thresholds: GateThresholds,
+) -> None:
+    from twinself.evaluation.gate import run_gate  # MLflow and DeepEval: only when gating
+    from twinself.evaluation.question_set import load_question_set
+
     build_memory_builder(settings).validate()  # before the slow model load
+    questions = load_question_set(gate) if gate is not None else None
     embedder = loading_embedder(settings)
     with progress_bar() as progress:
-        build = create_version(settings, embedder, force=force, progress=progress)
+        build = create_version(
+            settings, embedder, force=force, progress=progress, activate=questions is None
+        )
+    version = build.version
+    verdict = None
+    if questions is not None and gate is not None:
+        registry = VersionRegistry(settings.home)
+        with err_console.status(f"Gate: answering and judging {len(questions)} question(s)..."):
+            verdict = run_gate(
+                settings,
+                embedder,
+                registry.location(version.id),
+                registry.location(version.parent) if version.parent else None,
+                questions,
+                thresholds,
+                gate,
+            )
+        activate(settings, version.id, verdict.summary(), make_active=verdict.passed)
     if as_json:
         payload = json.loads(_plan_as_json(build.plan, build.report))
-        typer.echo(json.dumps({**payload, "version": build.version.id}))
-        return
-    console.print(_summary_table(build.plan, build.report))
-    console.print(
-        f"Built version {build.version.id} (parent {build.version.parent or 'none'}) in "
-        f"{build.report.seconds:.1f}s; it is now the active memory."
-    )
+        extra = {"gate": verdict.summary()} if verdict else {}
+        typer.echo(json.dumps({**payload, "version": version.id, **extra}))
+    else:
+        console.print(_summary_table(build.plan, build.report))
+        console.print(
+            f"Built version {version.id} (parent {version.parent or 'none'}) in "
+            f"{build.report.seconds:.1f}s."
+        )
+        if verdict is not None:
+            console.print(json.dumps(verdict.summary()["candidate"]), highlight=False)
+    if verdict is not None and not verdict.passed:
+        raise GateFailed(
+            f"Version {version.id} failed the gate ({'; '.join(verdict.failures)}) and was not "
+            f"activated; {version.parent or 'the previous memory'} stays active. Results: MLflow "
+            f"run {verdict.run_id}. `twinself versions activate {version.id}` uses it anyway."
+        )
+    if not as_json:
+        console.print(f"Version {version.id} is now the active memory.")
+
+
+class GateFailed(TwinselfError):
+    """A new version did not pass the evaluation gate."""
 
 
 def _existing_store(settings: Settings) -> VectorStore | None:

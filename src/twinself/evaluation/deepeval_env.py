@@ -42,6 +42,8 @@ def import_deepeval() -> ModuleType:
         import deepeval
         import deepeval.metrics
         import deepeval.test_run  # the module that prints
+    # Read-only mode logs a warning per cache it skips: expected here, noise to a user.
+    logging.getLogger("deepeval").setLevel(logging.ERROR)
     if printed.getvalue().strip():
         logger.debug("DeepEval said on import: %s", printed.getvalue().strip())
     return deepeval

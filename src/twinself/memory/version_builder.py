@@ -138,14 +138,23 @@ def _hashes(manifest: Manifest | None) -> dict[str, dict[str, str]]:
     return {m.value: {f: r.hash for f, r in manifest.files_of(m).items()} for m in MemoryType}
 
 
-def activate(settings: Settings, version_id: str) -> VersionInfo:
+def activate(
+    settings: Settings,
+    version_id: str,
+    gate: dict[str, Any] | None = None,
+    make_active: bool = True,
+) -> VersionInfo:
+    """Make a ready version active; `gate` records the evaluation gate's verdict with it."""
     registry = VersionRegistry(settings.home)
     with registry.build_lock():
         state = registry.load()
         version = state.get(version_id)
         if version.status != "ready":
             raise VersionError(f"Version {version_id} is {version.status}; it cannot be active.")
-        state.active = version.id
+        if gate is not None:
+            version.gate = gate
+        if make_active:
+            state.active = version.id
         registry.save(state)
     return version
 

@@ -71,6 +71,7 @@ class VersionInfo:
     system_prompt: str = ""
     embedding_model: str = ""
     error: str = ""
+    gate: dict[str, Any] = field(default_factory=dict)  # the evaluation gate's verdict
 
 
 @dataclass
