@@ -12,6 +12,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from tests.cli.test_cli import env  # noqa: F401  (the fixture)
+from tests.memory.test_versions import add_bees
 from twinself.cli.app import app
 from twinself.memory.versions import VersionRegistry
 
@@ -53,6 +54,7 @@ def test_the_gate_rejects_a_broken_version_and_accepts_a_good_one(
 
     for name in ("education.md", "career.md", "projects.md"):
         shutil.move(kept / name, semantic / name)
+    add_bees(data_dir)  # a real change: the same data as v1 would build no version at all
     good = runner.invoke(app, ["rebuild", "--create-version", "--json", *gate])
 
     assert good.exit_code == 0, good.output

@@ -113,7 +113,9 @@ def test_an_interrupted_build_is_reaped_and_cleanup_keeps_active_and_parent(
     registry.save(state)
     (registry.root / "v9_20260101_000000" / "qdrant").mkdir(parents=True)
 
-    ids.append(create_version(settings, embedder, force=False).version.id)
+    unchanged = create_version(settings, embedder)  # nothing changed: no empty version
+    assert not unchanged.created and unchanged.version.id == ids[-1]
+    ids.append(create_version(settings, embedder, force=True).version.id)
 
     state = registry.load()
     assert state.get("v9_20260101_000000").status == "failed"
@@ -177,7 +179,7 @@ def test_kill_9_mid_build_keeps_the_active_version_and_the_next_build_succeeds(
     finally:
         runtime.close()
     rebuilt = subprocess.run(
-        [sys.executable, "-m", "twinself.cli", "rebuild", "--create-version", "--json"],
+        [sys.executable, "-m", "twinself.cli", "rebuild", "--create-version", "--force", "--json"],
         env=env,
         capture_output=True,
         text=True,

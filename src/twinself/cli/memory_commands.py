@@ -217,6 +217,21 @@ def _create_version(
             settings, embedder, force=force, progress=progress, activate=questions is None
         )
     version = build.version
+    if build.report is None:
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {
+                        **json.loads(_plan_as_json(build.plan, None)),
+                        "dry_run": False,
+                        "version": version.id,
+                        "created": False,
+                    }
+                )
+            )
+        else:
+            console.print(f"Nothing changed; the active memory stays {version.id}.")
+        return
     verdict = None
     if questions is not None and gate is not None:
         registry = VersionRegistry(settings.home)

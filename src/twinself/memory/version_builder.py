@@ -35,8 +35,12 @@ from twinself.twin.persona import load_persona
 class VersionBuild:
     version: VersionInfo
     plan: RebuildPlan
-    report: RebuildReport
+    report: RebuildReport | None  # None: nothing changed, no version was made
     activated: bool
+
+    @property
+    def created(self) -> bool:
+        return self.report is not None
 
 
 def _reap_unfinished(registry: VersionRegistry, state: Registry) -> list[str]:
@@ -71,8 +75,12 @@ def create_version(
         if _reap_unfinished(registry, state):
             registry.save(state)
         parent = registry.location(state.active)
-        builder = build_memory_builder(settings)  # validates the data before anything is written
-        builder.validate()
+        builder = build_memory_builder(settings, parent)
+        builder.validate()  # before anything is written
+        if state.active is not None and not force:
+            unchanged = builder.plan(None, embedder.model_name, embedder.dimension)
+            if not unchanged.has_changes:  # `make run` rebuilds every time: no empty versions
+                return VersionBuild(state.get(state.active), unchanged, None, False)
         version = VersionInfo(
             id=state.next_id(now or datetime.now()),
             created_at=(now or datetime.now()).isoformat(timespec="seconds"),
