@@ -19,6 +19,7 @@ from twinself.memory.documents import MemoryType, collection_name
 from twinself.memory.embedding import Embedder, build_embedder
 from twinself.memory.store import VectorStore, build_vector_store
 from twinself.memory.validation import validate_data_dir
+from twinself.memory.versions import MemoryLocation, active_location
 from twinself.twin.factory import build_memory_builder
 from twinself.twin.persona import load_persona
 
@@ -38,6 +39,7 @@ class Context:
     settings: Settings
     embedder: Embedder | None = None
     store: VectorStore | None = None
+    location: MemoryLocation | None = None
 
 
 def _check_data(ctx: Context) -> Check:
@@ -68,20 +70,23 @@ def _check_embedder(ctx: Context) -> Check:
 
 
 def _check_store(ctx: Context) -> Check:
-    ctx.store = build_vector_store(ctx.settings)
+    ctx.location = active_location(ctx.settings)
+    path = ctx.location.qdrant_path if ctx.location.version else None
+    ctx.store = build_vector_store(ctx.settings, path)
     counts = {
         m.value: ctx.store.count(collection_name(ctx.settings.user_prefix, m)) for m in MemoryType
     }
     shown = ", ".join(f"{k} {v}" for k, v in counts.items())
     if counts[MemoryType.SEMANTIC.value] == 0:
         return Check("memory", False, f"empty ({shown})", "Run `twinself rebuild`.")
-    return Check("memory", True, f"points: {shown}")
+    version = f"version {ctx.location.version}" if ctx.location.version else "unversioned"
+    return Check("memory", True, f"{version}; points: {shown}")
 
 
 def _check_freshness(ctx: Context) -> Check:
     if ctx.store is None or ctx.embedder is None:
         return Check("memory freshness", False, "skipped: store or model unavailable")
-    builder = build_memory_builder(ctx.settings)
+    builder = build_memory_builder(ctx.settings, ctx.location)
     plan = builder.plan(ctx.store, ctx.embedder.model_name, ctx.embedder.dimension)
     if not plan.has_changes:
         return Check("memory freshness", True, "the memory matches the data folder")
