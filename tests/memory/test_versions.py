@@ -189,3 +189,33 @@ def test_kill_9_mid_build_keeps_the_active_version_and_the_next_build_succeeds(
     state = registry.load()
     assert [v.status for v in state.versions] == ["ready", "failed", "ready"]
     assert state.active == json.loads(rebuilt.stdout)["version"]
+
+
+def test_a_version_keeps_its_system_prompt_and_data_only_rollback_keeps_todays(
+    make_settings: SettingsFactory, data_dir: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    settings = make_settings()
+    v1 = create_version(settings, embedder).version.id
+    prompt = next((data_dir / "system_prompts").glob("*.md"))
+    prompt.write_text(
+        prompt.read_text(encoding="utf-8").replace("# Maya Lindqvist", "# Maya L.", 1),
+        encoding="utf-8",
+    )
+    add_bees(data_dir)
+    v2 = create_version(settings, embedder).version.id
+
+    def persona_and_bees() -> tuple[str, bool]:
+        runtime = TwinRuntime.open(settings, embedder)
+        try:
+            twin = runtime.twin()
+            return twin.persona.name, "beehives" in twin.answer("Do you keep bees?").response
+        finally:
+            runtime.close()
+
+    assert persona_and_bees() == ("Maya L.", True)
+    activate(settings, v1, data_only=True)
+    assert persona_and_bees() == ("Maya L.", False)  # v1's memory, today's prompt
+    activate(settings, v1)
+    assert persona_and_bees() == ("Maya Lindqvist", False)  # v1 whole
+    activate(settings, v2)
+    assert persona_and_bees() == ("Maya L.", True)

@@ -61,6 +61,14 @@ def test_rollback_under_traffic_switches_without_a_failed_request(
             stop.set()
             worker.join()
             final = client.post("/chat", json=QUESTION).json()
+            # And forward again while v2's store is still open (grace period): it is reused,
+            # not opened a second time (the embedded store's lock would refuse that).
+            activate(settings, v2)
+            deadline = time.monotonic() + 15
+            while client.get("/health").json()["data_version"] != v2:
+                assert time.monotonic() < deadline, "the server did not switch back to v2"
+                time.sleep(0.1)
+            forward = client.post("/chat", json=QUESTION).json()
     finally:
         stop.set()
         lent.close()
@@ -69,6 +77,7 @@ def test_rollback_under_traffic_switches_without_a_failed_request(
     print(f"\n{len(results)} requests, switch seen after {seen_switch:.2f}s")
     assert seen_switch < 5.0, seen_switch
     assert "beehives" not in final["response"]
+    assert "beehives" in forward["response"]
     outbox = Outbox(settings.home / "outbox.sqlite3")
     try:
         versions = {

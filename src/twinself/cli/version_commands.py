@@ -81,14 +81,19 @@ def activate_version(version_id: str = typer.Argument(..., help="The version id.
 
 def rollback(
     version_id: str = typer.Argument(..., help="The version to go back to."),
+    data_only: bool = typer.Option(
+        False, "--data-only", help="Take that version's memory but keep the current system prompt."
+    ),
 ) -> None:
-    """Go back to an earlier version (the same as activate); nothing is deleted.
+    """Go back to an earlier version, its memory and its system prompt; nothing is deleted.
 
     Example:
         twinself versions rollback v1_20261127_120000
+        twinself versions rollback v1_20261127_120000 --data-only
     """
-    version = activate(load_settings(), version_id)
-    console.print(f"Rolled back: the active memory is {version.id}.")
+    version = activate(load_settings(), version_id, data_only=data_only)
+    kept = " (the system prompt stays as it was)" if data_only else ""
+    console.print(f"Rolled back: the active memory is {version.id}{kept}.")
 
 
 def diff(

@@ -16,7 +16,7 @@ from typing import Any
 
 from twinself.config.settings import Settings
 from twinself.memory.builder import ProgressReporter, RebuildPlan, RebuildReport
-from twinself.memory.documents import MemoryType
+from twinself.memory.documents import SYSTEM_PROMPTS_FOLDER, MemoryType
 from twinself.memory.embedding import Embedder
 from twinself.memory.manifest import Manifest, ManifestCorrupt, load_manifest
 from twinself.memory.store import build_vector_store
@@ -98,6 +98,10 @@ def create_version(
             shutil.rmtree(target.root, ignore_errors=True)
             registry.save(state)
             raise
+        # The system prompt is part of the version: a rollback brings it back too.
+        shutil.copytree(
+            settings.resolved_data_dir / SYSTEM_PROMPTS_FOLDER, target.root / SYSTEM_PROMPTS_FOLDER
+        )
         manifest = load_manifest(target.manifest_path)
         version.status = "ready"
         version.points = {m.value: n for m, n in report.points.items()}
@@ -107,7 +111,7 @@ def create_version(
             settings.resolved_data_dir, settings.system_prompt_file, settings.bot_name
         ).prompt_file
         if activate:
-            state.active = version.id
+            state.active, state.prompt_version = version.id, None
         registry.save(state)
     return VersionBuild(version, plan, report, activate)
 
@@ -151,8 +155,10 @@ def activate(
     version_id: str,
     gate: dict[str, Any] | None = None,
     make_active: bool = True,
+    data_only: bool = False,
 ) -> VersionInfo:
-    """Make a ready version active; `gate` records the evaluation gate's verdict with it."""
+    """Make a ready version active; `gate` records the evaluation gate's verdict with it.
+    `data_only` takes that version's memory but keeps the system prompt served now."""
     registry = VersionRegistry(settings.home)
     with registry.build_lock():
         state = registry.load()
@@ -162,6 +168,8 @@ def activate(
         if gate is not None:
             version.gate = gate
         if make_active:
+            speaking = state.prompt_version or state.active
+            state.prompt_version = speaking if data_only and speaking != version.id else None
             state.active = version.id
         registry.save(state)
     return version

@@ -49,6 +49,9 @@ class MemoryLocation:
 
     root: Path
     version: str | None  # None: the unversioned memory
+    # The folder whose `system_prompts/` the twin speaks with: a version's snapshot (another
+    # version's after `rollback --data-only`), or None for the live data folder.
+    prompt_root: Path | None = None
 
     @property
     def qdrant_path(self) -> Path:
@@ -78,6 +81,7 @@ class VersionInfo:
 class Registry:
     active: str | None = None
     versions: list[VersionInfo] = field(default_factory=list)
+    prompt_version: str | None = None  # whose system prompt is served; None = the active's
 
     def get(self, version_id: str) -> VersionInfo:
         for version in self.versions:
@@ -114,6 +118,7 @@ class VersionRegistry:
             return Registry(
                 active=raw.get("active"),
                 versions=[VersionInfo(**v) for v in raw.get("versions", [])],
+                prompt_version=raw.get("prompt_version"),
             )
         except (json.JSONDecodeError, UnicodeDecodeError, TypeError, AttributeError) as exc:
             raise RegistryCorrupt(
@@ -122,7 +127,11 @@ class VersionRegistry:
             ) from None
 
     def save(self, registry: Registry) -> None:
-        payload = {"active": registry.active, "versions": [asdict(v) for v in registry.versions]}
+        payload = {
+            "active": registry.active,
+            "prompt_version": registry.prompt_version,
+            "versions": [asdict(v) for v in registry.versions],
+        }
         write_json_atomically(self.path, payload)
 
     def location(self, version_id: str | None) -> MemoryLocation:
@@ -131,7 +140,15 @@ class VersionRegistry:
         return MemoryLocation(self.root / version_id, version_id)
 
     def active_location(self) -> MemoryLocation:
-        return self.location(self.load().active)
+        state = self.load()
+        location = self.location(state.active)
+        prompt_from = state.prompt_version or state.active
+        if prompt_from is None:
+            return location
+        prompts = self.location(prompt_from).root
+        if not (prompts / "system_prompts").is_dir():  # a version from before the snapshots
+            return location
+        return MemoryLocation(location.root, location.version, prompts)
 
     @contextmanager
     def build_lock(self) -> Iterator[None]:

@@ -48,8 +48,9 @@ class ActiveMemory:
         self._poll = poll_seconds
         self._grace = grace_seconds or settings.llm_timeout_seconds * 2 + 10
         # The twin follows these settings, not the (possibly shared) runtime's.
-        twin = build_twin(settings, runtime.store, runtime.embedder)
+        twin = build_twin(settings, runtime.store, runtime.embedder, runtime.location)
         self._current = Serving(twin, runtime.data_version(), runtime, owns_runtime)
+        self._prompt_root = runtime.location.prompt_root if runtime.location else None
         self._retired: dict[str, tuple[float, Serving]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -88,19 +89,31 @@ class ActiveMemory:
             logger.error("Keeping memory %s: %s", self._current.data_version, exc)
             return False
         self._seen = stamp
-        if location.version is None or location.version == self._current.data_version:
+        same_memory = location.version == self._current.data_version
+        if location.version is None or (same_memory and location.prompt_root == self._prompt_root):
             return False
         with self._lock:
             reused = self._retired.pop(location.version, None)
-            if reused is not None:
-                serving = reused[1]
+            if same_memory:  # only the system prompt changed (rollback --data-only)
+                # The old twin is left to in-flight requests, not closed: it shares this store.
+                runtime = self._current.runtime
+                twin = build_twin(self._settings, runtime.store, runtime.embedder, location)
+                serving = Serving(twin, location.version, runtime, self._current.owned)
+                previous, self._current = self._current, serving
+                self._prompt_root = location.prompt_root
+                return True
+            owned = True
+            if reused is not None:  # still open (grace period): a second open would be refused
+                reused[1].twin.close()
+                store, owned = reused[1].runtime.store, reused[1].owned
             else:
-                old = self._current.runtime
                 store = build_vector_store(self._settings, location.qdrant_path)
-                runtime = TwinRuntime(self._settings, store, old.embedder, location)
-                twin = build_twin(self._settings, store, old.embedder)
-                serving = Serving(twin, location.version, runtime)
+            embedder = self._current.runtime.embedder
+            runtime = TwinRuntime(self._settings, store, embedder, location)
+            twin = build_twin(self._settings, store, embedder, location)
+            serving = Serving(twin, location.version, runtime, owned)
             previous, self._current = self._current, serving
+            self._prompt_root = location.prompt_root
             self._retired[previous.data_version] = (time.monotonic() + self._grace, previous)
         logger.info(
             "Answering from memory version %s (was %s)", serving.data_version, previous.data_version

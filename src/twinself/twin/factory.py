@@ -39,9 +39,16 @@ def build_memory_builder(
     )
 
 
-def build_twin(settings: Settings, store: VectorStore, embedder: Embedder) -> Twin:
+def build_twin(
+    settings: Settings,
+    store: VectorStore,
+    embedder: Embedder,
+    location: MemoryLocation | None = None,
+) -> Twin:
+    """The persona comes from the memory version's system prompt snapshot when it has one."""
+    prompts = location.prompt_root if location and location.prompt_root else None
     persona = load_persona(
-        settings.resolved_data_dir, settings.system_prompt_file, settings.bot_name
+        prompts or settings.resolved_data_dir, settings.system_prompt_file, settings.bot_name
     )
     retriever = MemoryRetriever(store, embedder, settings.user_prefix, top_k(settings))
     return Twin(
@@ -71,7 +78,7 @@ class TwinRuntime:
         return cls(settings, store, embedder, location)
 
     def twin(self) -> Twin:
-        return build_twin(self.settings, self.store, self.embedder)
+        return build_twin(self.settings, self.store, self.embedder, self.location)
 
     def data_version(self) -> str:
         """The version id, or for unversioned memory a hash of its files."""
