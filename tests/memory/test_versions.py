@@ -219,3 +219,22 @@ def test_a_version_keeps_its_system_prompt_and_data_only_rollback_keeps_todays(
     assert persona_and_bees() == ("Maya Lindqvist", False)  # v1 whole
     activate(settings, v2)
     assert persona_and_bees() == ("Maya L.", True)
+
+
+def test_a_system_prompt_edit_alone_makes_a_version_without_embedding(
+    make_settings: SettingsFactory, data_dir: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    settings = make_settings()
+    create_version(settings, embedder)
+    assert not create_version(settings, embedder).created  # nothing changed
+    prompt = next((data_dir / "system_prompts").glob("*.md"))
+    prompt.write_text("# Maya the Second\n\nYou are Maya.\n", encoding="utf-8")
+
+    edited = create_version(settings, embedder)
+
+    assert edited.created and edited.report is not None and edited.report.embedded_chunks == 0
+    runtime = TwinRuntime.open(settings, embedder)
+    try:
+        assert runtime.twin().persona.name == "Maya the Second"
+    finally:
+        runtime.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from twinself.config.settings import Settings
@@ -79,7 +80,9 @@ def create_version(
         builder.validate()  # before anything is written
         if state.active is not None and not force:
             unchanged = builder.plan(None, embedder.model_name, embedder.dimension)
-            if not unchanged.has_changes:  # `make run` rebuilds every time: no empty versions
+            prompts = settings.resolved_data_dir / SYSTEM_PROMPTS_FOLDER
+            same_prompts = _same_files(prompts, parent.root / SYSTEM_PROMPTS_FOLDER)
+            if not unchanged.has_changes and same_prompts:  # `make run` rebuilds every time
                 return VersionBuild(state.get(state.active), unchanged, None, False)
         version = VersionInfo(
             id=state.next_id(now or datetime.now()),
@@ -92,16 +95,17 @@ def create_version(
         registry.save(state)  # recorded as `building` before its folder exists
         try:
             plan, report = _build_into(settings, embedder, parent, target, force, progress)
+            # The system prompt is part of the version: a rollback brings it back too.
+            shutil.copytree(
+                settings.resolved_data_dir / SYSTEM_PROMPTS_FOLDER,
+                target.root / SYSTEM_PROMPTS_FOLDER,
+            )
         except BaseException as exc:
             version.status = "failed"
             version.error = f"{type(exc).__name__}: {exc}"[:500]
             shutil.rmtree(target.root, ignore_errors=True)
             registry.save(state)
             raise
-        # The system prompt is part of the version: a rollback brings it back too.
-        shutil.copytree(
-            settings.resolved_data_dir / SYSTEM_PROMPTS_FOLDER, target.root / SYSTEM_PROMPTS_FOLDER
-        )
         manifest = load_manifest(target.manifest_path)
         version.status = "ready"
         version.points = {m.value: n for m, n in report.points.items()}
@@ -138,6 +142,19 @@ def _build_into(
     finally:
         store.close()
     return plan, report
+
+
+def _same_files(folder: Path, snapshot: Path) -> bool:
+    """Do two folders hold the same files with the same bytes (a system prompt edit)?"""
+
+    def contents(root: Path) -> dict[str, bytes]:
+        if not root.is_dir():
+            return {}
+        return {
+            p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()
+        }
+
+    return contents(folder) == contents(snapshot)
 
 
 def _lock_files(_folder: str, names: list[str]) -> set[str]:
