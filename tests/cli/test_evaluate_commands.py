@@ -139,7 +139,7 @@ def test_evaluate_set_answers_judges_and_logs_one_run(
     assert artifacts == ["evaluation_set_results.json"]
 
     wrong = runner.invoke(app, ["evaluate-set", "--data-version", "v9", str(questions)])
-    assert wrong.exit_code == 1 and "not the active memory" in wrong.output
+    assert wrong.exit_code == 1 and "No version 'v9'" in wrong.output
     questions.write_text('[{"expected_facts": []}]', encoding="utf-8")
     invalid = runner.invoke(app, ["evaluate-set", str(questions)])
     assert invalid.exit_code == 1 and "question" in invalid.output

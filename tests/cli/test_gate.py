@@ -51,6 +51,13 @@ def test_the_gate_rejects_a_broken_version_and_accepts_a_good_one(
     rejected = state.versions[-1]
     assert rejected.status == "ready" and rejected.gate["passed"] is False
     assert rejected.gate["candidate"]["fact_recall"] < 0.9
+    # Any ready version can be evaluated, active or not.
+    inactive = runner.invoke(
+        app, ["evaluate-set", "--json", "--no-log", "--data-version", rejected.id, str(questions)]
+    )
+    assert inactive.exit_code == 0, inactive.output
+    report = json.loads(inactive.stdout)
+    assert report["data_version"] == rejected.id and report["aggregates"]["fact_recall"] < 0.9
 
     for name in ("education.md", "career.md", "projects.md"):
         shutil.move(kept / name, semantic / name)

@@ -15,7 +15,7 @@ from rich.table import Table
 from twinself.cli.app import err_console, handle_errors, load_settings
 from twinself.cli.memory_commands import loading_embedder
 from twinself.config.settings import Settings
-from twinself.errors import ConfigurationError, InvalidQuestion, TwinselfError
+from twinself.errors import InvalidQuestion, TwinselfError
 from twinself.evaluation.judge_errors import classify
 from twinself.evaluation.judges import Judge, build_judge
 from twinself.evaluation.results import EvaluationResult, split_context
@@ -130,7 +130,9 @@ def evaluate(
 def evaluate_set(
     file: Path = typer.Argument(..., help='JSON list of {"question", "expected_facts": [...]}'),
     data_version: str | None = typer.Option(
-        None, "--data-version", help="The memory version to answer from (default: the active)."
+        None,
+        "--data-version",
+        help="The memory version to answer from, active or not (default: the active one).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the whole report as JSON."),
     log: bool = typer.Option(True, "--log/--no-log", help="Log one MLflow run with the results."),
@@ -142,6 +144,7 @@ def evaluate_set(
 
     Example:
         twinself evaluate-set questions.json
+        twinself evaluate-set questions.json --data-version v2_20261127_130000
     """
     from twinself.evaluation.question_set import load_question_set, run_question_set
     from twinself.twin.factory import TwinRuntime
@@ -149,14 +152,9 @@ def evaluate_set(
     settings = load_settings()
     questions = load_question_set(file)
     embedder = loading_embedder(settings)
-    runtime = TwinRuntime.open(settings, embedder)
+    runtime = TwinRuntime.open(settings, embedder, data_version)
     try:
         active = runtime.data_version()
-        if data_version is not None and data_version != active:
-            raise ConfigurationError(
-                f"Data version {data_version!r} is not the active memory ({active}); only the "
-                "active memory can be evaluated. Leave out --data-version."
-            )
         twin = runtime.twin()
         twin.retriever.check_ready()
         judge = build_judge(settings, lambda: embedder)

@@ -139,6 +139,15 @@ class VersionRegistry:
             return self._legacy
         return MemoryLocation(self.root / version_id, version_id)
 
+    def version_location(self, version_id: str) -> MemoryLocation:
+        """A ready version's memory with its own system prompt, active or not."""
+        version = self.load().get(version_id)
+        if version.status != "ready":
+            raise VersionError(f"Version {version_id} is {version.status}; it has no memory.")
+        location = self.location(version_id)
+        has_prompts = (location.root / "system_prompts").is_dir()
+        return MemoryLocation(location.root, version_id, location.root if has_prompts else None)
+
     def active_location(self) -> MemoryLocation:
         state = self.load()
         location = self.location(state.active)

@@ -11,7 +11,7 @@ from twinself.memory.documents import MemoryType
 from twinself.memory.embedding import Embedder, build_embedder
 from twinself.memory.manifest import ManifestCorrupt, data_version, load_manifest
 from twinself.memory.store import VectorStore, build_vector_store
-from twinself.memory.versions import MemoryLocation, active_location
+from twinself.memory.versions import MemoryLocation, VersionRegistry, active_location
 from twinself.twin.persona import load_persona
 from twinself.twin.prompt import PromptBuilder
 from twinself.twin.retrieval import MemoryRetriever
@@ -70,10 +70,17 @@ class TwinRuntime:
     location: MemoryLocation | None = None  # None: the unversioned memory
 
     @classmethod
-    def open(cls, settings: Settings, embedder: Embedder | None = None) -> TwinRuntime:
-        """The active memory version (or the unversioned memory when there are none)."""
+    def open(
+        cls, settings: Settings, embedder: Embedder | None = None, version: str | None = None
+    ) -> TwinRuntime:
+        """`version`, or the active memory version (the unversioned memory when there are
+        none)."""
         embedder = embedder or build_embedder(settings)
-        location = active_location(settings)
+        location = (
+            VersionRegistry(settings.home).version_location(version)
+            if version is not None
+            else active_location(settings)
+        )
         store = build_vector_store(settings, location.qdrant_path if location.version else None)
         return cls(settings, store, embedder, location)
 
