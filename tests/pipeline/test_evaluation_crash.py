@@ -7,8 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from mlflow import MlflowClient
 from tests.fakes.gemini_judge import FakeGeminiJudge, small_ca_bundle
 from tests.pipeline.conftest import SinkFactory
 from tests.pipeline.records_factory import make_record
+from tests.pipeline.test_shipper import wait_until
 from twinself.pipeline.evaluation_queue import EvaluationQueue
 from twinself.pipeline.mlflow_sink import trace_id_for
 from twinself.pipeline.outbox import Outbox
@@ -25,14 +24,6 @@ from twinself.pipeline.shipper import Shipper
 
 pytestmark = pytest.mark.slow
 JUDGE_KEY = "judge-key-for-the-crash-test"
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.2)
 
 
 def test_a_job_killed_mid_evaluation_completes_once_after_restart(
