@@ -71,8 +71,7 @@ def _check_embedder(ctx: Context) -> Check:
 
 def _check_store(ctx: Context) -> Check:
     ctx.location = active_location(ctx.settings)
-    path = ctx.location.qdrant_path if ctx.location.version else None
-    ctx.store = build_vector_store(ctx.settings, path)
+    ctx.store = build_vector_store(ctx.settings, ctx.location)
     counts = {
         m.value: ctx.store.count(collection_name(ctx.settings.user_prefix, m)) for m in MemoryType
     }

@@ -25,7 +25,7 @@ from twinself.errors import ConfigurationError, TwinselfError
 from twinself.evaluation.gate import GateThresholds
 from twinself.memory.builder import ProgressReporter, RebuildPlan, RebuildReport
 from twinself.memory.embedding import Embedder, build_embedder
-from twinself.memory.store import VectorStore, build_vector_store
+from twinself.memory.store import VectorStore, build_vector_store, store_exists
 from twinself.memory.validation import validate_data_dir
 from twinself.memory.version_builder import activate, create_version
 from twinself.memory.versions import VersionRegistry, active_location
@@ -275,9 +275,9 @@ class GateFailed(TwinselfError):
 def _existing_store(settings: Settings) -> VectorStore | None:
     """A dry run must not create the embedded store folder; a server store is just opened."""
     location = active_location(settings)
-    if settings.qdrant_url is None and not location.qdrant_path.exists():
+    if not store_exists(settings, location):
         return None
-    return build_vector_store(settings, location.qdrant_path)
+    return build_vector_store(settings, location)
 
 
 def register(app: typer.Typer) -> None:

@@ -17,7 +17,7 @@ from twinself.errors import MemoryUnavailable
 from twinself.evaluation.judges import build_judge
 from twinself.evaluation.question_set import QuestionSetReport, SetQuestion, run_question_set
 from twinself.memory.embedding import Embedder
-from twinself.memory.store import build_vector_store
+from twinself.memory.store import build_vector_store, store_exists
 from twinself.memory.versions import MemoryLocation
 from twinself.twin.factory import TwinRuntime
 
@@ -74,7 +74,7 @@ def _report(
     location: MemoryLocation,
     questions: list[SetQuestion],
 ) -> QuestionSetReport:
-    store = build_vector_store(settings, location.qdrant_path)
+    store = build_vector_store(settings, location)
     runtime = TwinRuntime(settings, store, embedder, location)
     try:
         judge = build_judge(settings, lambda: embedder)
@@ -95,7 +95,7 @@ def run_gate(
     question_file: Path,
 ) -> GateResult:
     result = GateResult(_report(settings, embedder, candidate, questions), None)
-    if active is not None and active.qdrant_path.exists():
+    if active is not None and store_exists(settings, active):
         try:
             result.active = _report(settings, embedder, active, questions)
         except MemoryUnavailable:

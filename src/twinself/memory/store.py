@@ -1,17 +1,23 @@
-"""The vector store interface, and its Qdrant implementation (embedded or server)."""
+"""The vector store interface, and its Qdrant implementation (embedded or server).
+
+Memory versions are kept apart differently in the two modes. Embedded, each version is its own
+store folder (qdrant-client locks a folder to one process). On a Qdrant server, a version's
+collections carry its id as a suffix (`alice_semantic__v3_20261127_101500`), and the plain
+names are aliases switched to the active version in one atomic alias update.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from qdrant_client import QdrantClient, models
 
 from twinself.config.settings import Settings
 from twinself.errors import MemoryUnavailable
+from twinself.memory.versions import MemoryLocation
 
 # Fixed namespace: the same (collection, source, chunk) always gets the same point id.
 _POINT_NAMESPACE = uuid.UUID("6c1b2f4e-8a51-4a0e-9d0c-7d2f3b9e1a10")
@@ -50,6 +56,8 @@ class VectorStore(Protocol):
 
     def count(self, name: str) -> int: ...
 
+    def points(self, name: str) -> Iterator[StoredPoint]: ...
+
     def close(self) -> None: ...
 
 
@@ -60,19 +68,31 @@ class QdrantVectorStore:
     """
 
     def __init__(
-        self, client: QdrantClient, location: str, *, remote: bool, upsert_batch: int = 256
+        self,
+        client: QdrantClient,
+        location: str,
+        *,
+        remote: bool,
+        version: str | None = None,
+        upsert_batch: int = 256,
     ) -> None:
+        """`version`: on a server, the memory version whose collections this store reads and
+        writes (callers keep using the plain names)."""
         self._client = client
-        self.location = location
         self._remote = remote
+        self._suffix = f"__{version}" if version else ""
+        self.location = f"{location} ({version})" if version else location
         self._upsert_batch = upsert_batch
 
+    def physical_name(self, name: str) -> str:
+        return name + self._suffix
+
     def collection_exists(self, name: str) -> bool:
-        return bool(self._client.collection_exists(name))
+        return bool(self._client.collection_exists(self.physical_name(name)))
 
     def ensure_collection(self, name: str, dimension: int) -> None:
         if self.collection_exists(name):
-            vectors = self._client.get_collection(name).config.params.vectors
+            vectors = self._client.get_collection(self.physical_name(name)).config.params.vectors
             size = vectors.size if isinstance(vectors, models.VectorParams) else None
             ours = isinstance(vectors, models.VectorParams) and vectors.multivector_config
             if size != dimension or not ours:
@@ -83,7 +103,7 @@ class QdrantVectorStore:
                 )
             return
         self._client.create_collection(
-            name,
+            self.physical_name(name),
             vectors_config=models.VectorParams(
                 size=dimension,
                 distance=models.Distance.COSINE,
@@ -93,17 +113,19 @@ class QdrantVectorStore:
             ),
         )
         if self._remote:  # embedded mode has no payload indexes and warns about them
-            self._client.create_payload_index(name, "source", models.PayloadSchemaType.KEYWORD)
+            self._client.create_payload_index(
+                self.physical_name(name), "source", models.PayloadSchemaType.KEYWORD
+            )
 
     def delete_collection(self, name: str) -> None:
         if self.collection_exists(name):
-            self._client.delete_collection(name)
+            self._client.delete_collection(self.physical_name(name))
 
     def upsert(self, name: str, points: Sequence[StoredPoint]) -> None:
         for start in range(0, len(points), self._upsert_batch):
             batch = points[start : start + self._upsert_batch]
             self._client.upsert(
-                name,
+                self.physical_name(name),
                 points=[
                     models.PointStruct(id=p.id, vector=p.vectors, payload=p.payload) for p in batch
                 ],
@@ -115,7 +137,7 @@ class QdrantVectorStore:
         if not wanted or not self.collection_exists(name):
             return
         self._client.delete(
-            name,
+            self.physical_name(name),
             points_selector=models.FilterSelector(
                 filter=models.Filter(
                     must=[models.FieldCondition(key="source", match=models.MatchAny(any=wanted))]
@@ -128,21 +150,83 @@ class QdrantVectorStore:
         if limit <= 0 or not self.collection_exists(name):
             return []
         response = self._client.query_points(
-            name, query=[list(vector)], limit=limit, with_payload=True
+            self.physical_name(name), query=[list(vector)], limit=limit, with_payload=True
         )
         return [ScoredPayload(float(p.score), dict(p.payload or {})) for p in response.points]
 
     def count(self, name: str) -> int:
         if not self.collection_exists(name):
             return 0
-        return int(self._client.count(name, exact=True).count)
+        return int(self._client.count(self.physical_name(name), exact=True).count)
+
+    def points(self, name: str) -> Iterator[StoredPoint]:
+        """Every point with its vectors, page by page: copies a memory into a new version."""
+        if not self.collection_exists(name):
+            return
+        offset: models.ExtendedPointId | None = None
+        while True:
+            records, offset = self._client.scroll(
+                self.physical_name(name),
+                limit=self._upsert_batch,
+                offset=offset,
+                with_payload=True,
+                with_vectors=True,
+            )
+            for record in records:
+                raw = record.vector if isinstance(record.vector, list) else []
+                vectors = [list(v) for v in raw if isinstance(v, list)]
+                if not vectors or len(vectors) != len(raw):
+                    raise MemoryUnavailable(
+                        f"Collection {self.physical_name(name)} was not built by twinself (its "
+                        "points are not multivectors); run `twinself rebuild --force`."
+                    )
+                yield StoredPoint(str(record.id), vectors, dict(record.payload or {}))
+            if offset is None:
+                return
+
+    def publish(self, names: Sequence[str]) -> None:
+        """Point each plain name, as an alias, at this version's collection, in one alias
+        update that the server applies atomically: readers of the plain names switch at once.
+
+        A real collection under a plain name (the memory from before versions, which the first
+        version was copied from) is dropped first; an alias cannot share its name.
+        """
+        if not self._remote or not self._suffix:
+            return  # embedded versions are folders; nothing reads them by a plain name
+        existing = {a.alias_name for a in self._client.get_aliases().aliases}
+        operations: list[models.AliasOperations] = []
+        for name in names:
+            if name in existing:
+                operations.append(
+                    models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=name))
+                )
+            elif self._client.collection_exists(name):
+                self._client.delete_collection(name)
+            if self.collection_exists(name):
+                operations.append(
+                    models.CreateAliasOperation(
+                        create_alias=models.CreateAlias(
+                            collection_name=self.physical_name(name), alias_name=name
+                        )
+                    )
+                )
+        if operations:
+            self._client.update_collection_aliases(change_aliases_operations=operations)
 
     def close(self) -> None:
         self._client.close()
 
 
-def build_vector_store(settings: Settings, path: Path | None = None) -> QdrantVectorStore:
-    """`path`: an embedded store folder other than the default (a memory version's)."""
+def store_exists(settings: Settings, location: MemoryLocation) -> bool:
+    """Can `location`'s store be opened without creating it (always, on a server)?"""
+    return bool(settings.qdrant_url) or location.qdrant_path.exists()
+
+
+def build_vector_store(
+    settings: Settings, location: MemoryLocation | None = None
+) -> QdrantVectorStore:
+    """`location`: a memory version's store; default the unversioned memory."""
+    version = location.version if location else None
     if settings.qdrant_url:
         api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
         client = QdrantClient(
@@ -156,8 +240,8 @@ def build_vector_store(settings: Settings, path: Path | None = None) -> QdrantVe
                 "it, check QDRANT_URL / QDRANT_API_KEY, or unset QDRANT_URL to use the embedded "
                 "store."
             ) from exc
-        return QdrantVectorStore(client, settings.qdrant_url, remote=True)
-    path = path or settings.qdrant_path
+        return QdrantVectorStore(client, settings.qdrant_url, remote=True, version=version)
+    path = location.qdrant_path if location else settings.qdrant_path
     path.mkdir(parents=True, exist_ok=True)
     try:
         client = QdrantClient(path=str(path))

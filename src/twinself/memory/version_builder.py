@@ -1,14 +1,17 @@
 """Build a new memory version beside the active one, compare versions, clean old ones up.
 
-A build copies the active version's folder (store + file hashes), applies only what changed in
-the data folder to the copy, and records the version. The active version is never opened for
-writing, so a server keeps answering from it; activation is one atomic registry write.
+A build copies the active version's store and file hashes (the folder when embedded, its
+collections on a Qdrant server), applies only what changed in the data folder to the copy, and
+records the version. The active version is never opened for writing, so a server keeps
+answering from it; activation is one atomic registry write (then, on a Qdrant server, one
+atomic alias switch).
 A crash leaves the new version `building`; the next build or `cleanup` marks it failed and
 removes its folder (the build lock proves nobody is still working on it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,10 +20,10 @@ from typing import Any
 
 from twinself.config.settings import Settings
 from twinself.memory.builder import ProgressReporter, RebuildPlan, RebuildReport
-from twinself.memory.documents import SYSTEM_PROMPTS_FOLDER, MemoryType
+from twinself.memory.documents import SYSTEM_PROMPTS_FOLDER, MemoryType, collection_name
 from twinself.memory.embedding import Embedder
 from twinself.memory.manifest import Manifest, ManifestCorrupt, load_manifest
-from twinself.memory.store import build_vector_store
+from twinself.memory.store import QdrantVectorStore, StoredPoint, build_vector_store
 from twinself.memory.versions import (
     MemoryLocation,
     Registry,
@@ -44,16 +47,53 @@ class VersionBuild:
         return self.report is not None
 
 
-def _reap_unfinished(registry: VersionRegistry, state: Registry) -> list[str]:
+def _reap_unfinished(settings: Settings, registry: VersionRegistry, state: Registry) -> list[str]:
     """Versions left `building` by a build that died: only call under the build lock."""
     reaped = []
     for version in state.versions:
         if version.status == "building":
             version.status = "failed"
             version.error = version.error or "the build was interrupted"
-            shutil.rmtree(registry.location(version.id).root, ignore_errors=True)
+            _drop(settings, registry.location(version.id))
             reaped.append(version.id)
     return reaped
+
+
+def _memory_names(settings: Settings) -> list[str]:
+    return [collection_name(settings.user_prefix, memory) for memory in MemoryType]
+
+
+def _drop(settings: Settings, location: MemoryLocation) -> None:
+    """Delete a version's memory: its folder, and on a Qdrant server its collections."""
+    if location.version is None:
+        raise VersionError("The unversioned memory is never deleted by a version operation.")
+    if settings.qdrant_url:
+        store = build_vector_store(settings, location)
+        try:
+            for name in _memory_names(settings):
+                store.delete_collection(name)
+        finally:
+            store.close()
+    shutil.rmtree(location.root, ignore_errors=True)
+
+
+def _publish(settings: Settings, location: MemoryLocation) -> None:
+    """On a Qdrant server, switch the plain collection names (aliases) to the active version,
+    for readers that do not know about versions. twinself's own readers go by the registry."""
+    if not settings.qdrant_url:
+        return
+    try:
+        store = build_vector_store(settings, location)
+        try:
+            store.publish(_memory_names(settings))
+        finally:
+            store.close()
+    except Exception as exc:  # the registry already switched; say how to finish the job
+        raise VersionError(
+            f"Version {location.version} is active, but the Qdrant aliases still point at the "
+            f"previous version ({type(exc).__name__}: {exc}). Run `twinself versions activate "
+            f"{location.version}` again once Qdrant at {settings.qdrant_url} answers."
+        ) from None
 
 
 def create_version(
@@ -65,15 +105,10 @@ def create_version(
     progress: ProgressReporter | None = None,
     now: datetime | None = None,
 ) -> VersionBuild:
-    if settings.qdrant_url:
-        raise VersionError(
-            "Memory versions need the embedded store for now; unset QDRANT_URL, or rebuild in "
-            "place without --create-version."
-        )
     registry = VersionRegistry(settings.home)
     with registry.build_lock():
         state = registry.load()
-        if _reap_unfinished(registry, state):
+        if _reap_unfinished(settings, registry, state):
             registry.save(state)
         parent = registry.location(state.active)
         builder = build_memory_builder(settings, parent)
@@ -103,8 +138,10 @@ def create_version(
         except BaseException as exc:
             version.status = "failed"
             version.error = f"{type(exc).__name__}: {exc}"[:500]
-            shutil.rmtree(target.root, ignore_errors=True)
             registry.save(state)
+            # Qdrant may have gone away too: then `cleanup` removes the failed version later.
+            with contextlib.suppress(Exception):
+                _drop(settings, target)
             raise
         manifest = load_manifest(target.manifest_path)
         version.status = "ready"
@@ -117,6 +154,8 @@ def create_version(
         if activate:
             state.active, state.prompt_version = version.id, None
         registry.save(state)
+        if activate:
+            _publish(settings, target)
     return VersionBuild(version, plan, report, activate)
 
 
@@ -130,18 +169,43 @@ def _build_into(
 ) -> tuple[RebuildPlan, RebuildReport]:
     # Start from the parent's store and hashes, so only changed files are embedded.
     target.root.mkdir(parents=True)
-    if parent.qdrant_path.exists():
-        shutil.copytree(parent.qdrant_path, target.qdrant_path, ignore=_lock_files)
     if parent.manifest_path.exists():
         shutil.copy2(parent.manifest_path, target.manifest_path)
+    if not settings.qdrant_url and parent.qdrant_path.exists():
+        shutil.copytree(parent.qdrant_path, target.qdrant_path, ignore=_lock_files)
     builder = build_memory_builder(settings, target)
-    store = build_vector_store(settings, target.qdrant_path)
+    store = build_vector_store(settings, target)
     try:
+        if settings.qdrant_url and not force:
+            _copy_collections(settings, parent, store)
         plan = builder.plan(store, embedder.model_name, embedder.dimension, force=force)
         report = builder.apply(plan, store, embedder, progress)
     finally:
         store.close()
     return plan, report
+
+
+def _copy_collections(
+    settings: Settings, parent: MemoryLocation, target: QdrantVectorStore
+) -> None:
+    """On a Qdrant server: copy the parent version's points into the new version's collections,
+    a page at a time (the server has no collection copy)."""
+    source = build_vector_store(settings, parent)
+    try:
+        for name in _memory_names(settings):
+            target.delete_collection(name)  # left by an earlier try under the same id
+            batch: list[StoredPoint] = []
+            for point in source.points(name):
+                if not batch and not target.collection_exists(name):
+                    target.ensure_collection(name, len(point.vectors[0]))
+                batch.append(point)
+                if len(batch) == 256:
+                    target.upsert(name, batch)
+                    batch = []
+            if batch:
+                target.upsert(name, batch)
+    finally:
+        source.close()
 
 
 def _same_files(folder: Path, snapshot: Path) -> bool:
@@ -189,6 +253,8 @@ def activate(
             state.prompt_version = speaking if data_only and speaking != version.id else None
             state.active = version.id
         registry.save(state)
+        if make_active:
+            _publish(settings, registry.location(version.id))
     return version
 
 
@@ -230,7 +296,7 @@ def cleanup(settings: Settings, keep: int) -> list[str]:
     registry = VersionRegistry(settings.home)
     with registry.build_lock():
         state = registry.load()
-        _reap_unfinished(registry, state)
+        _reap_unfinished(settings, registry, state)
         ready = [v for v in state.versions if v.status == "ready"]
         protected = {v.id for v in ready[-keep:]}
         if state.active is not None:
@@ -244,5 +310,5 @@ def cleanup(settings: Settings, keep: int) -> list[str]:
         state.versions = [v for v in state.versions if v.id in protected]
         registry.save(state)
         for version_id in removed:
-            shutil.rmtree(registry.location(version_id).root, ignore_errors=True)
+            _drop(settings, registry.location(version_id))
     return removed

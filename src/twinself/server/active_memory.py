@@ -107,7 +107,7 @@ class ActiveMemory:
                 reused[1].twin.close()
                 store, owned = reused[1].runtime.store, reused[1].owned
             else:
-                store = build_vector_store(self._settings, location.qdrant_path)
+                store = build_vector_store(self._settings, location)
             embedder = self._current.runtime.embedder
             runtime = TwinRuntime(self._settings, store, embedder, location)
             twin = build_twin(self._settings, store, embedder, location)

@@ -81,7 +81,7 @@ class TwinRuntime:
             if version is not None
             else active_location(settings)
         )
-        store = build_vector_store(settings, location.qdrant_path if location.version else None)
+        store = build_vector_store(settings, location)
         return cls(settings, store, embedder, location)
 
     def twin(self) -> Twin:
