@@ -7,7 +7,8 @@ import tempfile
 from pathlib import Path
 
 from twinself.config.settings import Settings, sample_data_dir
-from twinself.twin.factory import TwinRuntime, build_memory_builder
+from twinself.memory.builder import build_memory_builder
+from twinself.twin.factory import TwinRuntime
 
 BENCHMARKS = Path(__file__).resolve().parent
 

@@ -14,9 +14,9 @@ from pathlib import Path
 from _sample_twin import benchmark_settings
 
 from twinself.config.settings import sample_data_dir
+from twinself.memory.builder import build_memory_builder
 from twinself.memory.embedding import build_embedder
 from twinself.memory.store import build_vector_store
-from twinself.twin.factory import build_memory_builder
 
 ROUNDS = 3
 

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import SettingsFactory
 from twinself.config.settings import Settings
 from twinself.errors import DataValidationError
-from twinself.memory.builder import MemoryBuilder, RebuildReport
+from twinself.memory.builder import MemoryBuilder, RebuildReport, build_memory_builder
 from twinself.memory.documents import (
     MemoryType,
     chunk_file,
@@ -19,7 +19,6 @@ from twinself.memory.documents import (
 )
 from twinself.memory.embedding import SentenceTransformerEmbedder
 from twinself.memory.store import QdrantVectorStore
-from twinself.twin.factory import build_memory_builder
 
 SEMANTIC = MemoryType.SEMANTIC
 

@@ -17,12 +17,13 @@ from tests.conftest import SettingsFactory
 from tests.fakes.qdrant_rest import QdrantRestServer
 from tests.memory.test_versions import add_bees
 from twinself.config.settings import Settings
+from twinself.memory.builder import build_memory_builder
 from twinself.memory.documents import MemoryType, collection_name
 from twinself.memory.embedding import SentenceTransformerEmbedder
 from twinself.memory.store import build_vector_store
 from twinself.memory.version_builder import activate, cleanup, create_version
 from twinself.memory.versions import VersionInfo, VersionRegistry
-from twinself.twin.factory import TwinRuntime, build_memory_builder
+from twinself.twin.factory import TwinRuntime
 
 pytestmark = pytest.mark.slow
 

@@ -15,12 +15,12 @@ from twinself.config.settings import Settings
 from twinself.errors import TwinselfError
 from twinself.llm.base import Prompt
 from twinself.llm.factory import build_llm
+from twinself.memory.builder import build_memory_builder
 from twinself.memory.documents import MemoryType, collection_name
 from twinself.memory.embedding import Embedder, build_embedder
 from twinself.memory.store import VectorStore, build_vector_store
 from twinself.memory.validation import validate_data_dir
 from twinself.memory.versions import MemoryLocation, active_location
-from twinself.twin.factory import build_memory_builder
 from twinself.twin.persona import load_persona
 
 console = Console()

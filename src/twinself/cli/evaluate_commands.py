@@ -20,7 +20,7 @@ from twinself.evaluation.judge_errors import classify
 from twinself.evaluation.judges import Judge, build_judge
 from twinself.evaluation.results import EvaluationResult, split_context
 from twinself.pipeline.evaluation_queue import EvaluationQueue
-from twinself.pipeline.mlflow_sink import MlflowRunSink, build_run_sink
+from twinself.pipeline.mlflow_sink import EVALUATION_SETS, build_run_sink
 from twinself.pipeline.outbox import build_outbox
 
 console = Console()
@@ -168,12 +168,7 @@ def evaluate_set(
     aggregates = report.aggregates()
     run_id = None
     if log:
-        sink = MlflowRunSink(
-            settings.resolved_tracking_uri,
-            f"{settings.mlflow_experiment}-evaluation-sets",
-            settings.mlflow_artifact_location,
-        )
-        run_id = sink.log_summary_run(
+        run_id = build_run_sink(settings, EVALUATION_SETS).log_summary_run(
             f"evaluate-set {file.name} {active}",
             {
                 "question_set": file.name,

@@ -23,13 +23,17 @@ from twinself.cli.app import err_console, handle_errors, load_settings
 from twinself.config.settings import Settings
 from twinself.errors import ConfigurationError, TwinselfError
 from twinself.evaluation.gate import GateThresholds
-from twinself.memory.builder import ProgressReporter, RebuildPlan, RebuildReport
+from twinself.memory.builder import (
+    ProgressReporter,
+    RebuildPlan,
+    RebuildReport,
+    build_memory_builder,
+)
 from twinself.memory.embedding import Embedder, build_embedder
 from twinself.memory.store import VectorStore, build_vector_store, store_exists
 from twinself.memory.validation import validate_data_dir
 from twinself.memory.version_builder import activate, create_version
 from twinself.memory.versions import VersionRegistry, active_location
-from twinself.twin.factory import build_memory_builder
 
 console = Console()
 
@@ -206,8 +210,10 @@ def _create_version(
     gate: Path | None,
     thresholds: GateThresholds,
 ) -> None:
-    from twinself.evaluation.gate import run_gate  # MLflow and DeepEval: only when gating
+    # MLflow and DeepEval load only when gating.
+    from twinself.evaluation.gate import run_gate
     from twinself.evaluation.question_set import load_question_set
+    from twinself.pipeline.mlflow_sink import EVALUATION_SETS, build_run_sink
 
     build_memory_builder(settings).validate()  # before the slow model load
     questions = load_question_set(gate) if gate is not None else None
@@ -244,6 +250,7 @@ def _create_version(
                 questions,
                 thresholds,
                 gate,
+                build_run_sink(settings, EVALUATION_SETS),
             )
         activate(settings, version.id, verdict.summary(), make_active=verdict.passed)
     if as_json:

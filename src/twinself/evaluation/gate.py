@@ -11,6 +11,7 @@ import asyncio
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from twinself.config.settings import Settings
 from twinself.errors import MemoryUnavailable
@@ -20,6 +21,18 @@ from twinself.memory.embedding import Embedder
 from twinself.memory.store import build_vector_store, store_exists
 from twinself.memory.versions import MemoryLocation
 from twinself.twin.factory import TwinRuntime
+
+
+class SummaryRunLogger(Protocol):
+    """Where the comparison is logged (the pipeline's MLflow sink)."""
+
+    def log_summary_run(
+        self,
+        run_name: str,
+        params: dict[str, str],
+        metrics: dict[str, float],
+        artifacts: dict[str, str],
+    ) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -93,6 +106,7 @@ def run_gate(
     questions: list[SetQuestion],
     thresholds: GateThresholds,
     question_file: Path,
+    sink: SummaryRunLogger,
 ) -> GateResult:
     result = GateResult(_report(settings, embedder, candidate, questions), None)
     if active is not None and store_exists(settings, active):
@@ -105,13 +119,6 @@ def run_gate(
     if result.active is not None:
         metrics |= {f"active_{k}": v for k, v in result.active.aggregates().items()}
     metrics["gate_passed"] = float(result.passed)
-    from twinself.pipeline.mlflow_sink import MlflowRunSink  # MLflow loads only for a gate
-
-    sink = MlflowRunSink(
-        settings.resolved_tracking_uri,
-        f"{settings.mlflow_experiment}-evaluation-sets",
-        settings.mlflow_artifact_location,
-    )
     result.run_id = sink.log_summary_run(
         f"gate {candidate.version}",
         {

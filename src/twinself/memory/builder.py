@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from twinself.config.settings import Settings
 from twinself.errors import DataValidationError
 from twinself.memory.documents import (
     MemoryChunk,
@@ -33,6 +34,7 @@ from twinself.memory.manifest import (
 )
 from twinself.memory.store import StoredPoint, VectorStore, point_id
 from twinself.memory.validation import validate_data_dir
+from twinself.memory.versions import MemoryLocation
 
 # (description, total) starts a phase; then (None, n) advances it by n.
 ProgressReporter = Callable[[str | None, int], None]
@@ -198,6 +200,19 @@ class MemoryBuilder:
         )
         points = {memory: store.count(self.collection(memory)) for memory in MemoryType}
         return RebuildReport(plan, points, total, time.perf_counter() - started)
+
+
+def build_memory_builder(
+    settings: Settings, location: MemoryLocation | None = None
+) -> MemoryBuilder:
+    """`location`: the memory to build; default the unversioned one under TWINSELF_HOME."""
+    return MemoryBuilder(
+        data_dir=settings.resolved_data_dir,
+        manifest_path=location.manifest_path if location else settings.manifest_path,
+        collection_prefix=settings.user_prefix,
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+    )
 
 
 def _diff_files(current: list[SourceFile], known: dict[str, FileRecord]) -> MemoryChanges:

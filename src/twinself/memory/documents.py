@@ -9,6 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from twinself.errors import ConfigurationError
 from twinself.memory.chunking import chunk_markdown
 
 
@@ -72,6 +73,26 @@ def list_source_files(data_dir: Path, memory: MemoryType) -> list[SourceFile]:
         p for p in folder.rglob(f"*{memory.suffix}") if p.is_file() and not p.name.startswith(".")
     )
     return [SourceFile(memory, p, p.relative_to(folder).as_posix(), file_hash(p)) for p in paths]
+
+
+def system_prompt_path(data_dir: Path, prompt_file: str = "") -> Path:
+    """The system prompt the twin speaks with: `prompt_file`, or the first .md by name."""
+    folder = data_dir / SYSTEM_PROMPTS_FOLDER
+    if prompt_file:
+        path = folder / prompt_file
+        if not path.is_file():
+            raise ConfigurationError(
+                f"TWINSELF_SYSTEM_PROMPT={prompt_file!r} not found in {folder}; "
+                "name a .md file there or unset it."
+            )
+        return path
+    candidates = sorted(folder.glob("*.md")) if folder.is_dir() else []
+    if not candidates:
+        raise ConfigurationError(
+            f"No system prompt in {folder}; add one (e.g. system_prompt.md) - "
+            "`twinself validate` checks the whole folder."
+        )
+    return candidates[0]
 
 
 def read_text(path: Path) -> str:

@@ -19,8 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from twinself.config.settings import Settings
-from twinself.memory.builder import ProgressReporter, RebuildPlan, RebuildReport
-from twinself.memory.documents import SYSTEM_PROMPTS_FOLDER, MemoryType, collection_name
+from twinself.memory.builder import (
+    ProgressReporter,
+    RebuildPlan,
+    RebuildReport,
+    build_memory_builder,
+)
+from twinself.memory.documents import (
+    SYSTEM_PROMPTS_FOLDER,
+    MemoryType,
+    collection_name,
+    system_prompt_path,
+)
 from twinself.memory.embedding import Embedder
 from twinself.memory.manifest import Manifest, ManifestCorrupt, load_manifest
 from twinself.memory.store import QdrantVectorStore, StoredPoint, build_vector_store
@@ -31,8 +41,6 @@ from twinself.memory.versions import (
     VersionInfo,
     VersionRegistry,
 )
-from twinself.twin.factory import build_memory_builder
-from twinself.twin.persona import load_persona
 
 
 @dataclass(frozen=True)
@@ -148,9 +156,9 @@ def create_version(
         version.points = {m.value: n for m, n in report.points.items()}
         version.hashes = _hashes(manifest)
         version.changes = {m.value: c.to_dict() for m, c in plan.changes.items()}
-        version.system_prompt = load_persona(
-            settings.resolved_data_dir, settings.system_prompt_file, settings.bot_name
-        ).prompt_file
+        version.system_prompt = system_prompt_path(
+            settings.resolved_data_dir, settings.system_prompt_file
+        ).name
         if activate:
             state.active, state.prompt_version = version.id, None
         registry.save(state)

@@ -447,12 +447,16 @@ class MlflowRunSink:
             raise SinkRejected(f"MLflow rejected {doing}: {detail}") from exc
 
 
-def build_run_sink(settings: Settings) -> MlflowRunSink:
+def build_run_sink(settings: Settings, experiment_suffix: str = "") -> MlflowRunSink:
+    """`experiment_suffix`: "-evaluation-sets" keeps question-set runs out of the request runs."""
     return MlflowRunSink(
         settings.resolved_tracking_uri,
-        settings.mlflow_experiment,
+        settings.mlflow_experiment + experiment_suffix,
         settings.mlflow_artifact_location,
     )
+
+
+EVALUATION_SETS = "-evaluation-sets"
 
 
 def _is_retryable(exc: BaseException) -> bool:

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from twinself.config.settings import Settings
 from twinself.llm.factory import build_llm
-from twinself.memory.builder import MemoryBuilder
 from twinself.memory.documents import MemoryType
 from twinself.memory.embedding import Embedder, build_embedder
 from twinself.memory.manifest import ManifestCorrupt, data_version, load_manifest
@@ -24,19 +23,6 @@ def top_k(settings: Settings) -> dict[MemoryType, int]:
         MemoryType.EPISODIC: settings.top_k_episodic,
         MemoryType.PROCEDURAL: settings.top_k_procedural,
     }
-
-
-def build_memory_builder(
-    settings: Settings, location: MemoryLocation | None = None
-) -> MemoryBuilder:
-    """`location`: the memory to build; default the unversioned one under TWINSELF_HOME."""
-    return MemoryBuilder(
-        data_dir=settings.resolved_data_dir,
-        manifest_path=location.manifest_path if location else settings.manifest_path,
-        collection_prefix=settings.user_prefix,
-        chunk_size=settings.chunk_size,
-        chunk_overlap=settings.chunk_overlap,
-    )
 
 
 def build_twin(
