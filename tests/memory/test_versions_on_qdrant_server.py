@@ -11,11 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from qdrant_client import QdrantClient
+from qdrant_client import QdrantClient, models
+from typer.testing import CliRunner
 
 from tests.conftest import SettingsFactory
 from tests.fakes.qdrant_rest import QdrantRestServer
 from tests.memory.test_versions import add_bees
+from twinself.cli.app import app
 from twinself.config.settings import Settings
 from twinself.memory.builder import build_memory_builder
 from twinself.memory.documents import MemoryType, collection_name
@@ -26,6 +28,7 @@ from twinself.memory.versions import VersionInfo, VersionRegistry
 from twinself.twin.factory import TwinRuntime
 
 pytestmark = pytest.mark.slow
+runner = CliRunner()
 
 
 @pytest.fixture
@@ -107,6 +110,54 @@ def test_versions_are_suffixed_collections_behind_aliases_switched_on_activation
         assert "beehives" in runtime.twin().answer("Do you keep bees?").response
     finally:
         runtime.close()
+
+
+def test_doctor_notices_aliases_left_behind_and_activate_repairs_them(
+    make_settings: SettingsFactory,
+    data_dir: Path,
+    embedder: SentenceTransformerEmbedder,
+    qdrant: QdrantRestServer,
+    client: QdrantClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = make_settings(qdrant_url=qdrant.url)
+    v1 = create_version(settings, embedder).version.id
+    add_bees(data_dir)
+    v2 = create_version(settings, embedder).version.id
+    semantic = collection_name(settings.user_prefix, MemoryType.SEMANTIC)
+    # What a `publish` that failed half way (Qdrant went away) would leave: the registry says
+    # v2, the alias still says v1.
+    client.update_collection_aliases(
+        change_aliases_operations=[
+            models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=semantic)),
+            models.CreateAliasOperation(
+                create_alias=models.CreateAlias(
+                    collection_name=f"{semantic}__{v1}", alias_name=semantic
+                )
+            ),
+        ]
+    )
+    for name, value in {
+        "TWINSELF_HOME": str(settings.home),
+        "TWINSELF_DATA_DIR": str(data_dir),
+        "QDRANT_URL": qdrant.url,
+        "TWINSELF_LLM_PROVIDER": "offline",
+        "EVAL_JUDGE": "none",
+        "COLUMNS": "200",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    broken = runner.invoke(app, ["doctor"])
+    assert broken.exit_code == 1
+    assert f"FAIL qdrant aliases: {semantic} do not point at the active version {v2}" in (
+        broken.stdout
+    )
+    assert f"fix: Run `twinself versions activate {v2}`." in broken.stdout
+
+    assert runner.invoke(app, ["versions", "activate", v2]).exit_code == 0
+    repaired = runner.invoke(app, ["doctor"])
+    assert f"ok   qdrant aliases: point at {v2}" in repaired.stdout, repaired.stdout
+    assert repaired.exit_code == 0, repaired.stdout
 
 
 def test_failed_builds_and_cleanup_drop_their_collections_never_the_active_ones(

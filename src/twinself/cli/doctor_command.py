@@ -82,6 +82,23 @@ def _check_store(ctx: Context) -> Check:
     return Check("memory", True, f"{version}; points: {shown}")
 
 
+def _check_aliases(ctx: Context) -> Check:
+    """On a Qdrant server, the plain collection names must follow the active version."""
+    version = ctx.location.version if ctx.location else None
+    if not ctx.settings.qdrant_url or ctx.store is None or version is None:
+        return Check("qdrant aliases", True, "not used (embedded store or no versions)")
+    names = [collection_name(ctx.settings.user_prefix, m) for m in MemoryType]
+    stale = ctx.store.stale_aliases(names)
+    if stale:
+        return Check(
+            "qdrant aliases",
+            False,
+            f"{', '.join(stale)} do not point at the active version {version}",
+            f"Run `twinself versions activate {version}`.",
+        )
+    return Check("qdrant aliases", True, f"point at {version}")
+
+
 def _check_freshness(ctx: Context) -> Check:
     if ctx.store is None or ctx.embedder is None:
         return Check("memory freshness", False, "skipped: store or model unavailable")
@@ -162,6 +179,7 @@ CHECKS: list[Callable[[Context], Check]] = [
     _check_data,
     _check_embedder,
     _check_store,
+    _check_aliases,
     _check_freshness,
     _check_provider,
     _check_judge,

@@ -58,6 +58,8 @@ class VectorStore(Protocol):
 
     def points(self, name: str) -> Iterator[StoredPoint]: ...
 
+    def stale_aliases(self, names: Sequence[str]) -> list[str]: ...
+
     def close(self) -> None: ...
 
 
@@ -212,6 +214,18 @@ class QdrantVectorStore:
                 )
         if operations:
             self._client.update_collection_aliases(change_aliases_operations=operations)
+
+    def stale_aliases(self, names: Sequence[str]) -> list[str]:
+        """The plain names whose alias does not point at this version (after a failed
+        `publish`); always none when embedded."""
+        if not self._remote or not self._suffix:
+            return []
+        current = {a.alias_name: a.collection_name for a in self._client.get_aliases().aliases}
+        return [
+            name
+            for name in names
+            if self.collection_exists(name) and current.get(name) != self.physical_name(name)
+        ]
 
     def close(self) -> None:
         self._client.close()
