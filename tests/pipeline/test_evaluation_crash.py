@@ -17,7 +17,7 @@ from tests.pipeline.conftest import SinkFactory
 from tests.pipeline.records_factory import make_record
 from tests.pipeline.test_shipper import wait_until
 from twinself.pipeline.evaluation_queue import EvaluationQueue
-from twinself.pipeline.mlflow_sink import trace_id_for
+from twinself.pipeline.mlflow_trace import trace_id_for
 from twinself.pipeline.outbox import Outbox
 from twinself.pipeline.records import EvaluationJob
 from twinself.pipeline.shipper import Shipper

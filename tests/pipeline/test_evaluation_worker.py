@@ -17,7 +17,8 @@ from twinself.evaluation.local_metrics import LocalAnswerRelevancyMetric, LocalF
 from twinself.memory.embedding import SentenceTransformerEmbedder
 from twinself.pipeline.evaluation_queue import EvaluationQueue
 from twinself.pipeline.evaluation_worker import EvaluationWorker
-from twinself.pipeline.mlflow_sink import MlflowRunSink, trace_id_for
+from twinself.pipeline.mlflow_sink import MlflowRunSink
+from twinself.pipeline.mlflow_trace import trace_id_for
 from twinself.pipeline.outbox import Outbox
 from twinself.pipeline.records import EvaluationJob, RequestRecord
 from twinself.pipeline.shipper import Shipper

@@ -21,8 +21,8 @@ from twinself.pipeline.mlflow_sink import (
     SinkRejected,
     SinkUnavailable,
     redact,
-    trace_id_for,
 )
+from twinself.pipeline.mlflow_trace import trace_id_for
 from twinself.pipeline.outbox import Feedback
 
 

@@ -21,7 +21,8 @@ from tests.pipeline.records_factory import (
     make_record,
     make_records,
 )
-from twinself.pipeline.mlflow_sink import MlflowRunSink, trace_id_for
+from twinself.pipeline.mlflow_sink import MlflowRunSink
+from twinself.pipeline.mlflow_trace import trace_id_for
 from twinself.pipeline.outbox import Outbox
 from twinself.pipeline.shipper import Shipper, build_shipper
 

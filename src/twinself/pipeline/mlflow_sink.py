@@ -6,23 +6,21 @@ instead of through MLflow's span exporter: the exporter buffers in memory and lo
 write failures, while the shipper must know a trace is stored before it marks a record shipped.
 
 Idempotency:
-- the trace id and span ids are derived from the request_id, so a re-ship upserts the same
-  trace and spans (both store calls merge on an existing id) and never creates a second trace;
+- the trace id and span ids are derived from the request_id (`mlflow_trace`), so a re-ship
+  upserts the same trace and spans (both store calls merge on an existing id) and never
+  creates a second trace;
 - a run is created once: the caller passes the run id the outbox remembers, or the sink finds
   the run by its `request_id` tag before creating one (`find_runs` does it for a whole batch).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from mlflow import MlflowClient
 from mlflow.entities import (
@@ -32,11 +30,6 @@ from mlflow.entities import (
     Param,
     RunTag,
     Span,
-    Trace,
-    TraceData,
-    TraceInfo,
-    TraceLocation,
-    TraceState,
     ViewType,
 )
 from mlflow.entities import Feedback as FeedbackAssessment
@@ -49,36 +42,23 @@ from mlflow.environment_variables import (
 from mlflow.exceptions import ERROR_CODE_TO_HTTP_STATUS, MlflowException
 from mlflow.store.tracking.rest_store import RestStore
 from mlflow.tracing.client import TracingClient
-from mlflow.tracing.constant import (
-    MAX_CHARS_IN_TRACE_INFO_METADATA,
-    TRACE_SCHEMA_VERSION_KEY,
-    TRUNCATION_SUFFIX,
-    CostKey,
-    SpanAttributeKey,
-    TokenUsageKey,
-    TraceMetadataKey,
-    TraceTagKey,
-)
-from mlflow.tracing.utils import (
-    SpanAggregationNode,
-    add_size_stats_to_trace_metadata,
-    aggregate_cost_from_span_nodes,
-    aggregate_usage_from_span_nodes,
-    dump_span_attribute_value,
-)
 from sqlalchemy.exc import OperationalError
 
 from twinself.config.settings import Settings
 from twinself.errors import TwinselfError
 from twinself.evaluation.results import EvaluationResult
+from twinself.pipeline.mlflow_trace import (
+    REQUEST_ID_TAG,
+    trace_id_for,
+    trace_info,
+    trace_spans,
+)
 from twinself.pipeline.outbox import Feedback
-from twinself.pipeline.records import RequestRecord, SpanRecord
+from twinself.pipeline.records import RequestRecord
 
-REQUEST_ID_TAG = "request_id"
 JUDGE_TAG = "deepeval_judge"
 FEEDBACK_ASSESSMENT_NAME = "suggested_response"
 # Trace previews shown in the MLflow trace table (MLflow's own limit for OSS servers).
-_PREVIEW_CHARS = 1000
 _RUN_STATUS = {"success": "FINISHED", "error": "FAILED", "client_disconnected": "KILLED"}
 # 5xx other than 501, timeouts, conflicts and rate limits are worth retrying; other 4xx are not.
 _RETRYABLE_HTTP_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -141,11 +121,6 @@ class RunSink(Protocol):
     def check_connection(self) -> None:
         """Raise SinkUnavailable (or SinkMisconfigured) unless MLflow is ready for runs."""
         ...
-
-
-def trace_id_for(request_id: str) -> str:
-    """The MLflow trace id of a request: derived from it, so every re-ship hits the same trace."""
-    return "tr-" + _otel_trace_id(request_id).to_bytes(16, "big").hex()
 
 
 def redact(text: str) -> str:
@@ -256,8 +231,8 @@ class MlflowRunSink:
                 metrics=[Metric(k, float(v), timestamp, 0) for k, v in record.metrics.items()],
                 params=[Param(k, str(v)) for k, v in record.params.items()],
             )
-            spans = _trace_spans(record, trace_id)
-            tracing.start_trace(_trace_info(record, trace_id, experiment_id, run_id, spans))
+            spans = trace_spans(record, trace_id)
+            tracing.start_trace(trace_info(record, trace_id, experiment_id, run_id, spans))
             self._log_spans(tracing, experiment_id, spans)
             # Terminated last: a FINISHED/FAILED/KILLED run always has its trace.
             client.set_terminated(
@@ -501,157 +476,3 @@ def _run_tags(record: RequestRecord, trace_id: str) -> dict[str, str]:
         "endpoint": record.endpoint,
         "http_status": str(record.http_status),
     }
-
-
-# --- the trace ------------------------------------------------------------------------
-
-
-def _digest(request_id: str, part: str, size: int) -> int:
-    raw = hashlib.blake2b(f"twinself:{request_id}:{part}".encode(), digest_size=size).digest()
-    return int.from_bytes(raw, "big") or 1  # OpenTelemetry ids must not be zero
-
-
-def _otel_trace_id(request_id: str) -> int:
-    return _digest(request_id, "trace", 16)
-
-
-def _b64(value: int, size: int) -> str:
-    return base64.b64encode(value.to_bytes(size, "big")).decode("ascii")
-
-
-def _root_of(record: RequestRecord) -> SpanRecord:
-    if record.root is not None:
-        return record.root
-    start_ns = int(record.created_at * 1e9)
-    duration = record.metrics.get("total_time_seconds", 0.0)
-    return SpanRecord(
-        name="chat",
-        span_type="CHAIN",
-        start_ns=start_ns,
-        end_ns=start_ns + int(duration * 1e9),
-        inputs={"message": record.question},
-        outputs={"response": record.response},
-        status="OK" if record.status == "success" else "ERROR",
-    )
-
-
-def _llm_attributes(record: RequestRecord, span: SpanRecord) -> dict[str, Any]:
-    """Token usage, cost and model on the LLM span, from the record when the span lacks them.
-
-    MLflow sums `mlflow.chat.tokenUsage` and `mlflow.llm.cost` of the spans into the trace's
-    `mlflow.trace.tokenUsage` / `mlflow.trace.cost`, which the trace table shows.
-    """
-    metrics = record.metrics
-    extra: dict[str, Any] = {}
-    if SpanAttributeKey.CHAT_USAGE not in span.attributes and "total_tokens" in metrics:
-        extra[SpanAttributeKey.CHAT_USAGE] = {
-            TokenUsageKey.INPUT_TOKENS: int(metrics.get("input_tokens", 0)),
-            TokenUsageKey.OUTPUT_TOKENS: int(metrics.get("output_tokens", 0)),
-            TokenUsageKey.TOTAL_TOKENS: int(metrics["total_tokens"]),
-        }
-    if SpanAttributeKey.LLM_COST not in span.attributes and "total_cost_usd" in metrics:
-        extra[SpanAttributeKey.LLM_COST] = {
-            CostKey.INPUT_COST: metrics.get("input_cost_usd", 0.0),
-            CostKey.OUTPUT_COST: metrics.get("output_cost_usd", 0.0),
-            CostKey.TOTAL_COST: metrics["total_cost_usd"],
-        }
-    for key, param in (
-        (SpanAttributeKey.MODEL, "model"),
-        (SpanAttributeKey.MODEL_PROVIDER, "provider"),
-    ):
-        if key not in span.attributes and record.params.get(param):
-            extra[key] = record.params[param]
-    return extra
-
-
-def _span(
-    span: SpanRecord,
-    trace_id: str,
-    request_id: str,
-    index: int,
-    extra_attributes: dict[str, Any],
-) -> Span:
-    attributes: dict[str, Any] = {**span.attributes, **extra_attributes}
-    attributes[SpanAttributeKey.REQUEST_ID] = trace_id
-    attributes[SpanAttributeKey.SPAN_TYPE] = span.span_type
-    if span.inputs is not None:
-        attributes[SpanAttributeKey.INPUTS] = span.inputs
-    if span.outputs is not None:
-        attributes[SpanAttributeKey.OUTPUTS] = span.outputs
-    return Span.from_dict(
-        {
-            "trace_id": _b64(_otel_trace_id(request_id), 16),
-            "span_id": _b64(_digest(request_id, f"span-{index}", 8), 8),
-            "parent_span_id": None if index == 0 else _b64(_digest(request_id, "span-0", 8), 8),
-            "name": span.name,
-            "start_time_unix_nano": span.start_ns,
-            "end_time_unix_nano": span.end_ns,
-            "status": {"code": f"STATUS_CODE_{span.status}", "message": ""},
-            # MLflow stores every span attribute as a JSON string.
-            "attributes": {k: dump_span_attribute_value(v) for k, v in attributes.items()},
-            "events": [],
-        }
-    )
-
-
-def _trace_spans(record: RequestRecord, trace_id: str) -> list[Span]:
-    """The root (index 0) and its children, with ids derived from the request_id."""
-    children = list(record.spans)
-    llm_index = next((i for i, s in enumerate(children) if s.span_type == "LLM"), None)
-    spans = [_span(_root_of(record), trace_id, record.request_id, 0, {})]
-    for index, child in enumerate(children):
-        extra = _llm_attributes(record, child) if index == llm_index else {}
-        spans.append(_span(child, trace_id, record.request_id, index + 1, extra))
-    return spans
-
-
-def _truncated(value: str, limit: int) -> str:
-    if len(value) <= limit:
-        return value
-    return value[: limit - len(TRUNCATION_SUFFIX)] + TRUNCATION_SUFFIX
-
-
-def _aggregate(spans: list[Span], key: str) -> list[SpanAggregationNode]:
-    return [SpanAggregationNode(s.span_id, s.parent_id, s.get_attribute(key)) for s in spans]
-
-
-def _trace_info(
-    record: RequestRecord, trace_id: str, experiment_id: str, run_id: str, spans: list[Span]
-) -> TraceInfo:
-    root = spans[0]
-    inputs = dump_span_attribute_value(root.inputs) if root.inputs is not None else ""
-    outputs = dump_span_attribute_value(root.outputs) if root.outputs is not None else ""
-    metadata = {
-        TRACE_SCHEMA_VERSION_KEY: "3",
-        TraceMetadataKey.SOURCE_RUN: run_id,
-        TraceMetadataKey.TRACE_SESSION: record.session_id,
-        TraceMetadataKey.INPUTS: _truncated(inputs, MAX_CHARS_IN_TRACE_INFO_METADATA),
-        TraceMetadataKey.OUTPUTS: _truncated(outputs, MAX_CHARS_IN_TRACE_INFO_METADATA),
-        REQUEST_ID_TAG: record.request_id,
-        "session_id": record.session_id,
-    }
-    if usage := aggregate_usage_from_span_nodes(_aggregate(spans, SpanAttributeKey.CHAT_USAGE)):
-        metadata[TraceMetadataKey.TOKEN_USAGE] = json.dumps(usage)
-    if cost := aggregate_cost_from_span_nodes(_aggregate(spans, SpanAttributeKey.LLM_COST)):
-        metadata[TraceMetadataKey.COST] = json.dumps(cost)
-    info = TraceInfo(
-        trace_id=trace_id,
-        trace_location=TraceLocation.from_experiment_id(experiment_id),
-        request_time=root.start_time_ns // 1_000_000,
-        execution_duration=((root.end_time_ns or root.start_time_ns) - root.start_time_ns)
-        // 1_000_000,
-        state=TraceState.OK if record.status == "success" else TraceState.ERROR,
-        request_preview=_truncated(inputs, _PREVIEW_CHARS),
-        response_preview=_truncated(outputs, _PREVIEW_CHARS),
-        client_request_id=record.request_id,
-        trace_metadata=metadata,
-        tags={
-            TraceTagKey.TRACE_NAME: root.name,
-            REQUEST_ID_TAG: record.request_id,
-            "session_id": record.session_id,
-            "endpoint": record.endpoint,
-            "status": record.status,
-        },
-    )
-    add_size_stats_to_trace_metadata(Trace(info=info, data=TraceData(spans=spans)))
-    return info
