@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -15,14 +16,17 @@ from twinself.cli.app import err_console, handle_errors, load_settings
 from twinself.cli.memory_commands import loading_embedder
 from twinself.errors import InvalidQuestion, ProviderError
 from twinself.llm.base import ChatTurn, Passage
-from twinself.twin.factory import TwinRuntime
-from twinself.twin.twin import Twin
+
+if TYPE_CHECKING:
+    from twinself.twin.twin import Twin
 
 console = Console()
 
 
 @contextmanager
 def open_twin() -> Iterator[Twin]:
+    from twinself.twin.factory import TwinRuntime  # loads qdrant_client: keep `--help` fast
+
     settings = load_settings()
     embedder = loading_embedder(settings)
     runtime = TwinRuntime.open(settings, embedder)

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -15,13 +16,14 @@ from twinself.config.settings import Settings
 from twinself.errors import TwinselfError
 from twinself.llm.base import Prompt
 from twinself.llm.factory import build_llm
-from twinself.memory.builder import build_memory_builder
 from twinself.memory.documents import MemoryType, collection_name
 from twinself.memory.embedding import Embedder, build_embedder
-from twinself.memory.store import VectorStore, build_vector_store
 from twinself.memory.validation import validate_data_dir
 from twinself.memory.versions import MemoryLocation, active_location
 from twinself.twin.persona import load_persona
+
+if TYPE_CHECKING:
+    from twinself.memory.store import VectorStore
 
 console = Console()
 
@@ -70,6 +72,9 @@ def _check_embedder(ctx: Context) -> Check:
 
 
 def _check_store(ctx: Context) -> Check:
+    # The store (and the builder below) load qdrant_client: imported here to keep `--help` fast.
+    from twinself.memory.store import build_vector_store
+
     ctx.location = active_location(ctx.settings)
     ctx.store = build_vector_store(ctx.settings, ctx.location)
     counts = {
@@ -102,6 +107,8 @@ def _check_aliases(ctx: Context) -> Check:
 def _check_freshness(ctx: Context) -> Check:
     if ctx.store is None or ctx.embedder is None:
         return Check("memory freshness", False, "skipped: store or model unavailable")
+    from twinself.memory.builder import build_memory_builder
+
     builder = build_memory_builder(ctx.settings, ctx.location)
     plan = builder.plan(ctx.store, ctx.embedder.model_name, ctx.embedder.dimension)
     if not plan.has_changes:

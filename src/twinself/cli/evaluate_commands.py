@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -16,12 +17,14 @@ from twinself.cli.app import err_console, handle_errors, load_settings
 from twinself.cli.memory_commands import loading_embedder
 from twinself.config.settings import Settings
 from twinself.errors import InvalidQuestion, TwinselfError
-from twinself.evaluation.judge_errors import classify
-from twinself.evaluation.judges import Judge, build_judge
 from twinself.evaluation.results import EvaluationResult, split_context
 from twinself.pipeline.evaluation_queue import EvaluationQueue
-from twinself.pipeline.mlflow_sink import EVALUATION_SETS, build_run_sink
 from twinself.pipeline.outbox import build_outbox
+
+# The judges (DeepEval, httpx) and the MLflow sink load inside the commands that use them,
+# so that `--help` and `evaluations status|retry` start fast.
+if TYPE_CHECKING:
+    from twinself.evaluation.judges import Judge
 
 console = Console()
 evaluations_app = typer.Typer(
@@ -36,10 +39,14 @@ class JudgeFailed(TwinselfError):
 
 
 def _judge(settings: Settings) -> Judge:
+    from twinself.evaluation.judges import build_judge
+
     return build_judge(settings, lambda: loading_embedder(settings))
 
 
 def _evaluate_now(judge: Judge, question: str, answer: str, context: list[str]) -> EvaluationResult:
+    from twinself.evaluation.judge_errors import classify
+
     try:
         return asyncio.run(judge.evaluate(question, answer, context))
     except Exception as exc:
@@ -118,6 +125,8 @@ def evaluate(
         console.print(_result_table(result))
     if run_id is None:
         return
+    from twinself.pipeline.mlflow_sink import build_run_sink
+
     sink = build_run_sink(settings)
     if sink.log_evaluation(run_id, None, result):
         err_console.print(f"Logged to MLflow run {run_id} ({sink.tracking_uri}).")
@@ -146,6 +155,7 @@ def evaluate_set(
         twinself evaluate-set questions.json
         twinself evaluate-set questions.json --data-version v2_20261127_130000
     """
+    from twinself.evaluation.judges import build_judge
     from twinself.evaluation.question_set import load_question_set, run_question_set
     from twinself.twin.factory import TwinRuntime
 
@@ -168,6 +178,8 @@ def evaluate_set(
     aggregates = report.aggregates()
     run_id = None
     if log:
+        from twinself.pipeline.mlflow_sink import EVALUATION_SETS, build_run_sink
+
         run_id = build_run_sink(settings, EVALUATION_SETS).log_summary_run(
             f"evaluate-set {file.name} {active}",
             {

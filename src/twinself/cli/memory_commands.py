@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -22,18 +23,14 @@ from rich.table import Table
 from twinself.cli.app import err_console, handle_errors, load_settings
 from twinself.config.settings import Settings
 from twinself.errors import ConfigurationError, TwinselfError
-from twinself.evaluation.gate import GateThresholds
-from twinself.memory.builder import (
-    ProgressReporter,
-    RebuildPlan,
-    RebuildReport,
-    build_memory_builder,
-)
 from twinself.memory.embedding import Embedder, build_embedder
-from twinself.memory.store import VectorStore, build_vector_store, store_exists
 from twinself.memory.validation import validate_data_dir
-from twinself.memory.version_builder import activate, create_version
 from twinself.memory.versions import VersionRegistry, active_location
+
+if TYPE_CHECKING:
+    from twinself.evaluation.gate import GateThresholds
+    from twinself.memory.builder import ProgressReporter, RebuildPlan, RebuildReport
+    from twinself.memory.store import VectorStore
 
 console = Console()
 
@@ -158,6 +155,12 @@ def rebuild(
         twinself rebuild --create-version --gate questions.json --min-faithfulness 0.8 \\
             --min-relevancy 0.8
     """
+    # The memory builder and the store load qdrant_client: imported here, not at the top,
+    # so that `--help` and the light commands (validate, versions list, ...) start fast.
+    from twinself.evaluation.gate import GateThresholds
+    from twinself.memory.builder import build_memory_builder
+    from twinself.memory.store import build_vector_store
+
     settings = load_settings()
     versioned = VersionRegistry(settings.home).exists()
     thresholds = GateThresholds(min_faithfulness, min_relevancy, min_fact_recall)
@@ -210,10 +213,10 @@ def _create_version(
     gate: Path | None,
     thresholds: GateThresholds,
 ) -> None:
-    # MLflow and DeepEval load only when gating.
     from twinself.evaluation.gate import run_gate
     from twinself.evaluation.question_set import load_question_set
-    from twinself.pipeline.mlflow_sink import EVALUATION_SETS, build_run_sink
+    from twinself.memory.builder import build_memory_builder
+    from twinself.memory.version_builder import activate, create_version
 
     build_memory_builder(settings).validate()  # before the slow model load
     questions = load_question_set(gate) if gate is not None else None
@@ -240,6 +243,9 @@ def _create_version(
         return
     verdict = None
     if questions is not None and gate is not None:
+        # MLflow loads only when gating.
+        from twinself.pipeline.mlflow_sink import EVALUATION_SETS, build_run_sink
+
         registry = VersionRegistry(settings.home)
         with err_console.status(f"Gate: answering and judging {len(questions)} question(s)..."):
             verdict = run_gate(
@@ -281,6 +287,8 @@ class GateFailed(TwinselfError):
 
 def _existing_store(settings: Settings) -> VectorStore | None:
     """A dry run must not create the embedded store folder; a server store is just opened."""
+    from twinself.memory.store import build_vector_store, store_exists
+
     location = active_location(settings)
     if not store_exists(settings, location):
         return None

@@ -22,11 +22,13 @@ import typer
 from twinself.cli.app import handle_errors, load_settings
 from twinself.config.settings import Settings
 from twinself.errors import ConfigurationError, TwinselfError
-from twinself.pipeline.mlflow_sink import RunSink, SinkMisconfigured, SinkUnavailable
-from twinself.pipeline.shipper import Shipper, build_shipper, stop_on_signals
 
+# The shipper and the MLflow sink load mlflow: imported inside the functions that use them, so
+# that `twinself --help` and every other command start fast.
 if TYPE_CHECKING:
     from twinself.pipeline.evaluation_worker import EvaluationWorker
+    from twinself.pipeline.mlflow_sink import RunSink
+    from twinself.pipeline.shipper import Shipper
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,8 @@ def single_worker_lock(home: Path, role: str = "shipper") -> Iterator[None]:
 
 def check_mlflow(sink: RunSink, must_be_up: bool) -> None:
     """A misconfiguration always stops the worker; an MLflow that is down only stops --once."""
+    from twinself.pipeline.mlflow_sink import SinkMisconfigured, SinkUnavailable
+
     try:
         sink.check_connection()
     except SinkUnavailable as exc:
@@ -64,6 +68,8 @@ def check_mlflow(sink: RunSink, must_be_up: bool) -> None:
 
 
 def _ship_once(shipper: Shipper, stop: threading.Event) -> None:
+    from twinself.pipeline.shipper import stop_on_signals
+
     check_mlflow(shipper.sink, must_be_up=True)
     with stop_on_signals(stop):
         report = shipper.drain(stop)
@@ -109,6 +115,8 @@ def worker(
         twinself worker --once
         twinself worker --no-shipper     # only the evaluator
     """
+    from twinself.pipeline.shipper import build_shipper, stop_on_signals
+
     settings = load_settings()
     # Progress is the point of a worker's log, whatever the CLI's default verbosity.
     logging.getLogger("twinself").setLevel(logging.INFO)
