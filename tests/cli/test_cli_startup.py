@@ -111,3 +111,8 @@ def test_versions_list_loads_no_heavy_library_without_and_with_versions(tmp_path
     assert result.returncode == 0, result.stderr
     assert version.id in result.stdout and "2 file(s)" in result.stdout
     assert heavy_in(modules) == []
+
+    # A rollback on the embedded store is a registry write: no store is opened.
+    result, modules = run_cli(home, "versions", "rollback", version.id)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert heavy_in(modules) == []

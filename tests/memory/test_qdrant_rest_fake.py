@@ -18,7 +18,8 @@ from tests.conftest import SettingsFactory
 from tests.fakes.qdrant_rest import QdrantRestServer
 from tests.memory.test_store import points, unit
 from twinself.errors import MemoryUnavailable
-from twinself.memory.store import QdrantVectorStore, StoredPoint, build_vector_store, point_id
+from twinself.memory.store import QdrantVectorStore, build_vector_store
+from twinself.memory.vector_store import StoredPoint, point_id
 
 # The key travels over plain HTTP to loopback on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore:Api key is used with an insecure connection")

@@ -9,7 +9,8 @@ import pytest
 from qdrant_client import QdrantClient
 
 from twinself.errors import MemoryUnavailable
-from twinself.memory.store import QdrantVectorStore, StoredPoint, build_vector_store, point_id
+from twinself.memory.store import QdrantVectorStore, build_vector_store
+from twinself.memory.vector_store import StoredPoint, point_id
 
 
 @pytest.fixture(params=["embedded-folder", "in-memory"])

@@ -23,7 +23,7 @@ from twinself.memory.versions import MemoryLocation, active_location
 from twinself.twin.persona import load_persona
 
 if TYPE_CHECKING:
-    from twinself.memory.store import VectorStore
+    from twinself.memory.vector_store import VectorStore
 
 console = Console()
 

@@ -30,7 +30,7 @@ from twinself.memory.versions import VersionRegistry, active_location
 if TYPE_CHECKING:
     from twinself.evaluation.gate import GateThresholds
     from twinself.memory.builder import ProgressReporter, RebuildPlan, RebuildReport
-    from twinself.memory.store import VectorStore
+    from twinself.memory.vector_store import VectorStore
 
 console = Console()
 

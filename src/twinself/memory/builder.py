@@ -32,8 +32,8 @@ from twinself.memory.manifest import (
     load_manifest,
     save_manifest,
 )
-from twinself.memory.store import StoredPoint, VectorStore, point_id
 from twinself.memory.validation import validate_data_dir
+from twinself.memory.vector_store import StoredPoint, VectorStore, point_id
 from twinself.memory.versions import MemoryLocation
 
 # (description, total) starts a phase; then (None, n) advances it by n.

@@ -1,4 +1,4 @@
-"""The vector store interface, and its Qdrant implementation (embedded or server).
+"""The vector store on Qdrant, embedded or a server.
 
 Memory versions are kept apart differently in the two modes. Embedded, each version is its own
 store folder (qdrant-client locks a folder to one process). On a Qdrant server, a version's
@@ -8,59 +8,14 @@ names are aliases switched to the active version in one atomic alias update.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
 
 from qdrant_client import QdrantClient, models
 
 from twinself.config.settings import Settings
 from twinself.errors import MemoryUnavailable
+from twinself.memory.vector_store import ScoredPayload, StoredPoint
 from twinself.memory.versions import MemoryLocation
-
-# Fixed namespace: the same (collection, source, chunk) always gets the same point id.
-_POINT_NAMESPACE = uuid.UUID("6c1b2f4e-8a51-4a0e-9d0c-7d2f3b9e1a10")
-
-
-def point_id(collection: str, source: str, chunk_index: int) -> str:
-    return str(uuid.uuid5(_POINT_NAMESPACE, f"{collection}\x1f{source}\x1f{chunk_index}"))
-
-
-@dataclass(frozen=True)
-class StoredPoint:
-    id: str
-    # One or more vectors; a query scores against the best of them (late interaction).
-    vectors: list[list[float]]
-    payload: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ScoredPayload:
-    score: float
-    payload: dict[str, Any]
-
-
-class VectorStore(Protocol):
-    def ensure_collection(self, name: str, dimension: int) -> None: ...
-
-    def collection_exists(self, name: str) -> bool: ...
-
-    def delete_collection(self, name: str) -> None: ...
-
-    def upsert(self, name: str, points: Sequence[StoredPoint]) -> None: ...
-
-    def delete_sources(self, name: str, sources: Iterable[str]) -> None: ...
-
-    def search(self, name: str, vector: Sequence[float], limit: int) -> list[ScoredPayload]: ...
-
-    def count(self, name: str) -> int: ...
-
-    def points(self, name: str) -> Iterator[StoredPoint]: ...
-
-    def stale_aliases(self, names: Sequence[str]) -> list[str]: ...
-
-    def close(self) -> None: ...
 
 
 class QdrantVectorStore:

@@ -16,7 +16,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twinself.config.settings import Settings
 from twinself.memory.builder import (
@@ -33,7 +33,10 @@ from twinself.memory.documents import (
 )
 from twinself.memory.embedding import Embedder
 from twinself.memory.manifest import Manifest, ManifestCorrupt, load_manifest
-from twinself.memory.store import QdrantVectorStore, StoredPoint, build_vector_store
+from twinself.memory.vector_store import StoredPoint, VectorStore
+
+if TYPE_CHECKING:
+    from twinself.memory.store import QdrantVectorStore
 from twinself.memory.versions import (
     MemoryLocation,
     Registry,
@@ -67,6 +70,14 @@ def _reap_unfinished(settings: Settings, registry: VersionRegistry, state: Regis
     return reaped
 
 
+def _open_store(settings: Settings, location: MemoryLocation) -> QdrantVectorStore:
+    # qdrant_client loads only when a store is opened: `versions activate` and `rollback` on
+    # the embedded store never need one, and start in under a second.
+    from twinself.memory.store import build_vector_store
+
+    return build_vector_store(settings, location)
+
+
 def _memory_names(settings: Settings) -> list[str]:
     return [collection_name(settings.user_prefix, memory) for memory in MemoryType]
 
@@ -76,7 +87,7 @@ def _drop(settings: Settings, location: MemoryLocation) -> None:
     if location.version is None:
         raise VersionError("The unversioned memory is never deleted by a version operation.")
     if settings.qdrant_url:
-        store = build_vector_store(settings, location)
+        store = _open_store(settings, location)
         try:
             for name in _memory_names(settings):
                 store.delete_collection(name)
@@ -91,7 +102,7 @@ def _publish(settings: Settings, location: MemoryLocation) -> None:
     if not settings.qdrant_url:
         return
     try:
-        store = build_vector_store(settings, location)
+        store = _open_store(settings, location)
         try:
             store.publish(_memory_names(settings))
         finally:
@@ -182,7 +193,7 @@ def _build_into(
     if not settings.qdrant_url and parent.qdrant_path.exists():
         shutil.copytree(parent.qdrant_path, target.qdrant_path, ignore=_lock_files)
     builder = build_memory_builder(settings, target)
-    store = build_vector_store(settings, target)
+    store = _open_store(settings, target)
     try:
         if settings.qdrant_url and not force:
             _copy_collections(settings, parent, store)
@@ -193,12 +204,10 @@ def _build_into(
     return plan, report
 
 
-def _copy_collections(
-    settings: Settings, parent: MemoryLocation, target: QdrantVectorStore
-) -> None:
+def _copy_collections(settings: Settings, parent: MemoryLocation, target: VectorStore) -> None:
     """On a Qdrant server: copy the parent version's points into the new version's collections,
     a page at a time (the server has no collection copy)."""
-    source = build_vector_store(settings, parent)
+    source = _open_store(settings, parent)
     try:
         for name in _memory_names(settings):
             target.delete_collection(name)  # left by an earlier try under the same id

@@ -9,7 +9,8 @@ from twinself.llm.factory import build_llm
 from twinself.memory.documents import MemoryType
 from twinself.memory.embedding import Embedder, build_embedder
 from twinself.memory.manifest import ManifestCorrupt, data_version, load_manifest
-from twinself.memory.store import VectorStore, build_vector_store
+from twinself.memory.store import build_vector_store
+from twinself.memory.vector_store import VectorStore
 from twinself.memory.versions import MemoryLocation, VersionRegistry, active_location
 from twinself.twin.persona import load_persona
 from twinself.twin.prompt import PromptBuilder

@@ -11,7 +11,7 @@ from twinself.errors import MemoryNotBuilt
 from twinself.llm.base import Passage
 from twinself.memory.documents import MemoryType, collection_name
 from twinself.memory.embedding import Embedder
-from twinself.memory.store import VectorStore
+from twinself.memory.vector_store import VectorStore
 
 
 @dataclass(frozen=True)
