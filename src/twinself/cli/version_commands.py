@@ -10,10 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from twinself.cli.app import handle_errors, load_settings
+from twinself.memory.version_builder import activate, cleanup, diff_versions
 from twinself.memory.versions import VersionRegistry
-
-# The commands that change versions import twinself.memory.version_builder in their body: it
-# loads qdrant_client, which `versions list` and `--help` do not need.
 
 console = Console()
 versions_app = typer.Typer(
@@ -77,8 +75,6 @@ def activate_version(version_id: str = typer.Argument(..., help="The version id.
     Example:
         twinself versions activate v2_20261127_120000
     """
-    from twinself.memory.version_builder import activate
-
     version = activate(load_settings(), version_id)
     console.print(f"Active memory: {version.id}.")
 
@@ -95,8 +91,6 @@ def rollback(
         twinself versions rollback v1_20261127_120000
         twinself versions rollback v1_20261127_120000 --data-only
     """
-    from twinself.memory.version_builder import activate
-
     version = activate(load_settings(), version_id, data_only=data_only)
     kept = " (the system prompt stays as it was)" if data_only else ""
     console.print(f"Rolled back: the active memory is {version.id}{kept}.")
@@ -112,8 +106,6 @@ def diff(
     Example:
         twinself versions diff v1_20261127_120000 v2_20261127_130000
     """
-    from twinself.memory.version_builder import diff_versions
-
     result = diff_versions(load_settings(), first, second)
     if as_json:
         typer.echo(json.dumps(result))
@@ -140,8 +132,6 @@ def cleanup_versions(
     Example:
         twinself versions cleanup --keep 3
     """
-    from twinself.memory.version_builder import cleanup
-
     removed = cleanup(load_settings(), keep)
     console.print(
         f"Removed {len(removed)} version(s)" + (f": {', '.join(removed)}" if removed else ".")
