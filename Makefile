@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck install rebuild chat serve benchmarks clean
+.PHONY: run test test-quick lint typecheck install rebuild chat serve benchmarks clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "twinself needs Python 3.11 or newer")'
@@ -38,6 +38,10 @@ typecheck: $(STAMP)
 
 test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -p no:deepeval -q
+
+# While developing: everything but the tests marked slow (whole processes: serve, kill -9, ...).
+test-quick: $(STAMP)
+	$(BIN)/python -m pytest -p no:deepeval -q -m "not slow"
 
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/retrieval_accuracy.py

@@ -9,8 +9,8 @@ and sends questions one after another while:
 3. rollback: `twinself versions rollback v1`.
 
 Prints /chat latency p50 and p99 per phase with the ratio to idle, the build's wall time, and
-how long after each registry write the server answered from the new version (it looks every
-2 s). Every request must succeed.
+how long after each registry write the server answered from the new version (it looks twice
+a second). Every request must succeed.
 
     .venv/bin/python benchmarks/version_switch.py [--idle N]
 """
