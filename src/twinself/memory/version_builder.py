@@ -6,7 +6,7 @@ records the version. The active version is never opened for writing, so a server
 answering from it; activation is one atomic registry write (then, on a Qdrant server, one
 atomic alias switch).
 A crash leaves the new version `building`; the next build or `cleanup` marks it failed and
-removes its folder (the build lock proves nobody is still working on it).
+removes its folder and collections (the build lock proves nobody is still working on it).
 """
 
 from __future__ import annotations
@@ -34,9 +34,6 @@ from twinself.memory.documents import (
 from twinself.memory.embedding import Embedder
 from twinself.memory.manifest import Manifest, ManifestCorrupt, load_manifest
 from twinself.memory.vector_store import StoredPoint, VectorStore
-
-if TYPE_CHECKING:
-    from twinself.memory.store import QdrantVectorStore
 from twinself.memory.versions import (
     MemoryLocation,
     Registry,
@@ -44,6 +41,9 @@ from twinself.memory.versions import (
     VersionInfo,
     VersionRegistry,
 )
+
+if TYPE_CHECKING:
+    from twinself.memory.store import QdrantVectorStore
 
 
 @dataclass(frozen=True)
