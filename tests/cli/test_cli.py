@@ -60,6 +60,7 @@ def test_bad_setting_is_a_clear_error_not_a_trace(
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_rebuild_dry_run_then_build_then_ask_json(env: dict[str, str], tmp_path: Path) -> None:
     dry = runner.invoke(app, ["rebuild", "--dry-run", "--json"])
     assert dry.exit_code == 0, dry.output
@@ -90,6 +91,7 @@ def test_ask_before_rebuild_says_what_to_run(env: dict[str, str]) -> None:
     assert "twinself rebuild" in result.output
 
 
+@pytest.mark.slow
 def test_smart_rebuild_script_and_json_lines_in_a_real_process(env: dict[str, str]) -> None:
     """Console entry points as a user runs them, in separate processes (one store lock each)."""
     process_env = {**os.environ, **env}

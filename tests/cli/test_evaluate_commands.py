@@ -101,6 +101,7 @@ def test_twinselfs_troubleshooting_command_works(env: dict[str, str], tmp_path: 
     assert not list(tmp_path.glob(".deepeval*")), "DeepEval wrote into the working folder"
 
 
+@pytest.mark.slow
 def test_evaluate_set_answers_judges_and_logs_one_run(
     env: dict[str, str],  # noqa: F811
     tmp_path: Path,

@@ -97,6 +97,7 @@ def test_builds_are_one_at_a_time_and_bad_data_writes_nothing(
     assert not any(p.is_dir() for p in registry.root.iterdir())
 
 
+@pytest.mark.slow
 def test_an_interrupted_build_is_reaped_and_cleanup_keeps_active_and_parent(
     make_settings: SettingsFactory, data_dir: Path, embedder: SentenceTransformerEmbedder
 ) -> None:

@@ -73,6 +73,7 @@ def test_a_bad_tracking_uri_stops_the_worker_with_a_fix(tmp_path: Path) -> None:
     assert "MLFLOW_TRACKING_URI" in result.output
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_worker_cleanly(tmp_path: Path) -> None:
     home = tmp_path / "home"
     fill_outbox(home, 2)

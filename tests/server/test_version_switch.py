@@ -7,6 +7,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import SettingsFactory
@@ -21,6 +22,7 @@ from twinself.twin.factory import TwinRuntime
 QUESTION = {"session_id": "traffic", "message": "Do you keep bees?"}
 
 
+@pytest.mark.slow
 def test_rollback_under_traffic_switches_without_a_failed_request(
     make_settings: SettingsFactory, data_dir: Path, embedder: SentenceTransformerEmbedder
 ) -> None:
