@@ -21,8 +21,8 @@ from tests.cli.test_serve import wait_for
 from tests.fakes.qdrant_rest import QdrantRestServer
 from tests.memory.test_versions import add_bees
 from tests.pipeline.conftest import free_port
+from tests.server.test_version_switch import answered_versions
 from twinself.memory.versions import VersionRegistry
-from twinself.pipeline.outbox import Outbox
 
 pytestmark = pytest.mark.slow
 
@@ -110,14 +110,7 @@ def test_serve_follows_a_build_and_a_rollback_under_traffic(
     print(f"\n{store}: {len(results)} requests; switch seen {to_v2:.2f}s / {to_v1:.2f}s later")
     assert len(results) > 10
     assert all(status == 200 for status, _ in results), (tmp_path / "server.log").read_text()
-    outbox = Outbox(home / "outbox.sqlite3")
-    try:
-        answered = {
-            p.record.request_id: (p.record.params["data_version"], "beehives" in p.record.response)
-            for p in outbox.due_requests(100_000)
-        }
-    finally:
-        outbox.close()
+    answered = answered_versions(home)
     recorded = [answered[request_id] for _, request_id in results]
     # v1 before the build, v2 after it, v1 again after the rollback.
     assert {version for version, _ in recorded} == {v1, v2}

@@ -22,6 +22,19 @@ from twinself.twin.factory import TwinRuntime
 QUESTION = {"session_id": "traffic", "message": "Do you keep bees?"}
 
 
+def answered_versions(home: Path) -> dict[str, tuple[str, bool]]:
+    """Per recorded request: the data version it records, and whether its answer knows the
+    beehives (only v2's data has them)."""
+    outbox = Outbox(home / "outbox.sqlite3")
+    try:
+        return {
+            p.record.request_id: (p.record.params["data_version"], "beehives" in p.record.response)
+            for p in outbox.due_requests(100_000)
+        }
+    finally:
+        outbox.close()
+
+
 @pytest.mark.slow
 def test_rollback_under_traffic_switches_without_a_failed_request(
     make_settings: SettingsFactory, data_dir: Path, embedder: SentenceTransformerEmbedder
@@ -80,14 +93,7 @@ def test_rollback_under_traffic_switches_without_a_failed_request(
     assert seen_switch < 5.0, seen_switch
     assert "beehives" not in final["response"]
     assert "beehives" in forward["response"]
-    outbox = Outbox(settings.home / "outbox.sqlite3")
-    try:
-        versions = {
-            p.record.request_id: (p.record.params["data_version"], "beehives" in p.record.response)
-            for p in outbox.due_requests(10_000)
-        }
-    finally:
-        outbox.close()
+    versions = answered_versions(settings.home)
     recorded = [versions[request_id] for _, request_id, _ in results]
     assert {v for v, _ in recorded} == {v1, v2}
     # The version on each run is the one whose facts answered it.
