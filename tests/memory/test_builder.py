@@ -176,14 +176,14 @@ def test_invalid_data_stops_before_anything_is_written(
     builder, store, counting, settings, data_dir: Path
 ) -> None:  # type: ignore[no-untyped-def]
     first = rebuild(builder, store, counting)
-    manifest_before = settings.manifest_path.read_bytes()
+    manifest_before = builder.manifest_path.read_bytes()
     (data_dir / "semantic_data" / "hobbies.md").write_text(
         "# Changed\nNew text.\n", encoding="utf-8"
     )
     (data_dir / "episodic_data" / "broken.json").write_text("[{", encoding="utf-8")
     with pytest.raises(DataValidationError, match=r"broken\.json:1"):
         rebuild(builder, store, counting)
-    assert settings.manifest_path.read_bytes() == manifest_before
+    assert builder.manifest_path.read_bytes() == manifest_before
     assert {
         m: store.count(collection_name(settings.user_prefix, m)) for m in MemoryType
     } == first.points
@@ -220,7 +220,7 @@ def test_corrupt_manifest_means_a_full_rebuild_not_a_crash(
     builder, store, counting, settings
 ) -> None:  # type: ignore[no-untyped-def]
     first = rebuild(builder, store, counting)
-    settings.manifest_path.write_text("{not json", encoding="utf-8")
+    builder.manifest_path.write_text("{not json", encoding="utf-8")
     report = rebuild(builder, store, counting)
     assert "unreadable" in (report.plan.changes[SEMANTIC].rebuild_reason or "")
     assert report.points == first.points

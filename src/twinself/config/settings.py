@@ -244,14 +244,6 @@ class Settings(BaseSettings):
         return self.eval_judge
 
     @property
-    def qdrant_path(self) -> Path:
-        return self.home / "qdrant"
-
-    @property
-    def manifest_path(self) -> Path:
-        return self.home / "memory_manifest.json"
-
-    @property
     def resolved_tracking_uri(self) -> str:
         return self.mlflow_tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
 

@@ -208,7 +208,7 @@ def build_memory_builder(
     """`location`: the memory to build; default the unversioned one under TWINSELF_HOME."""
     return MemoryBuilder(
         data_dir=settings.resolved_data_dir,
-        manifest_path=location.manifest_path if location else settings.manifest_path,
+        manifest_path=(location or MemoryLocation(settings.home, None)).manifest_path,
         collection_prefix=settings.user_prefix,
         chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap,

@@ -210,7 +210,7 @@ def build_vector_store(
                 "store."
             ) from exc
         return QdrantVectorStore(client, settings.qdrant_url, remote=True, version=version)
-    path = location.qdrant_path if location else settings.qdrant_path
+    path = (location or MemoryLocation(settings.home, None)).qdrant_path
     path.mkdir(parents=True, exist_ok=True)
     try:
         client = QdrantClient(path=str(path))

@@ -79,7 +79,8 @@ class TwinRuntime:
         if self.location is not None and self.location.version is not None:
             return self.location.version
         try:
-            return data_version(load_manifest(self.settings.manifest_path))
+            unversioned = MemoryLocation(self.settings.home, None)
+            return data_version(load_manifest(unversioned.manifest_path))
         except ManifestCorrupt:
             return "unknown"
 
