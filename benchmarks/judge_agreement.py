@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 
 from _sample_twin import BENCHMARKS, benchmark_settings
 
+from twinself.embedding.sentence_transformer import build_embedder
 from twinself.evaluation.local_judge import JUDGE_NAME, LocalJudge
-from twinself.memory.embedding import build_embedder
 
 TUNING_CASES = 19
 PASS_THRESHOLD = 0.7  # the default EVAL_RELEVANCY_THRESHOLD

@@ -14,8 +14,8 @@ from pathlib import Path
 from _sample_twin import benchmark_settings
 
 from twinself.config.settings import sample_data_dir
+from twinself.embedding.sentence_transformer import build_embedder
 from twinself.memory.builder import build_memory_builder
-from twinself.memory.embedding import build_embedder
 from twinself.memory.store import build_vector_store
 
 ROUNDS = 3

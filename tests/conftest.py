@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from twinself.config.settings import Settings, sample_data_dir
+from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder, build_embedder
 from twinself.memory.builder import build_memory_builder
-from twinself.memory.embedding import SentenceTransformerEmbedder, build_embedder
 from twinself.memory.store import QdrantVectorStore, build_vector_store
 from twinself.twin.factory import TwinRuntime
 

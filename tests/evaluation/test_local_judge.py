@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder
 from twinself.evaluation.local_judge import (
     LocalJudge,
     StatementVerdict,
@@ -14,7 +15,6 @@ from twinself.evaluation.local_judge import (
     stated_facts,
     stem,
 )
-from twinself.memory.embedding import SentenceTransformerEmbedder
 
 CONTEXT = [
     "Since September 2022 I have worked as a senior ML platform engineer at Solvik in "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from twinself.embedding.embedder import ProgressCallback
 from twinself.llm.base import Passage, Prompt
 from twinself.llm.extractive import ExtractiveAnswerer
 
@@ -11,10 +12,15 @@ from twinself.llm.extractive import ExtractiveAnswerer
 class CountingEncoder:
     """Deterministic unit vectors by text length; counts every text it is asked to embed."""
 
+    model_name = "counting"
+    dimension = 2
+
     def __init__(self) -> None:
         self.embedded: list[str] = []
 
-    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+    def embed_documents(
+        self, texts: Sequence[str], on_progress: ProgressCallback | None = None
+    ) -> list[list[float]]:
         self.embedded.extend(texts)
         return [self.embed_query(t) for t in texts]
 

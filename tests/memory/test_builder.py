@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import SettingsFactory
 from twinself.config.settings import Settings
+from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder
 from twinself.errors import DataValidationError
 from twinself.memory.builder import MemoryBuilder, RebuildReport, build_memory_builder
 from twinself.memory.documents import (
@@ -17,7 +18,6 @@ from twinself.memory.documents import (
     collection_name,
     list_source_files,
 )
-from twinself.memory.embedding import SentenceTransformerEmbedder
 from twinself.memory.store import QdrantVectorStore
 
 SEMANTIC = MemoryType.SEMANTIC

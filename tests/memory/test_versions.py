@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SettingsFactory
+from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder
 from twinself.errors import DataValidationError
-from twinself.memory.embedding import SentenceTransformerEmbedder
 from twinself.memory.manifest import load_manifest
 from twinself.memory.version_builder import activate, cleanup, create_version, diff_versions
 from twinself.memory.versions import (

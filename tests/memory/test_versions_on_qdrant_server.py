@@ -19,9 +19,9 @@ from tests.fakes.qdrant_rest import QdrantRestServer
 from tests.memory.test_versions import add_bees
 from twinself.cli.app import app
 from twinself.config.settings import Settings
+from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder
 from twinself.memory.builder import build_memory_builder
 from twinself.memory.documents import MemoryType, collection_name
-from twinself.memory.embedding import SentenceTransformerEmbedder
 from twinself.memory.store import build_vector_store
 from twinself.memory.version_builder import activate, cleanup, create_version
 from twinself.memory.versions import VersionInfo, VersionRegistry

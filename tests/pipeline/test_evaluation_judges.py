@@ -21,8 +21,8 @@ from tests.fakes.openai_judge import FakeOpenAIJudge
 from tests.pipeline.conftest import SinkFactory
 from tests.pipeline.records_factory import make_record
 from twinself.cli.app import app
+from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder
 from twinself.evaluation.judges import build_judge
-from twinself.memory.embedding import SentenceTransformerEmbedder
 from twinself.pipeline.evaluation_queue import EvaluationQueue
 from twinself.pipeline.evaluation_worker import EvaluationWorker
 from twinself.pipeline.outbox import Outbox

@@ -11,10 +11,10 @@ from mlflow.entities import AssessmentSourceType
 
 from tests.pipeline.conftest import SinkFactory
 from tests.pipeline.records_factory import make_record
+from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder
 from twinself.evaluation.judges import Judge
 from twinself.evaluation.local_judge import JUDGE_NAME, LocalJudge
 from twinself.evaluation.local_metrics import LocalAnswerRelevancyMetric, LocalFaithfulnessMetric
-from twinself.memory.embedding import SentenceTransformerEmbedder
 from twinself.pipeline.evaluation_queue import EvaluationQueue
 from twinself.pipeline.evaluation_worker import EvaluationWorker
 from twinself.pipeline.mlflow_sink import MlflowRunSink

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import SettingsFactory
 from tests.memory.test_versions import add_bees
-from twinself.memory.embedding import SentenceTransformerEmbedder
+from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder
 from twinself.memory.version_builder import activate, create_version
 from twinself.pipeline.outbox import Outbox
 from twinself.server.app import create_app

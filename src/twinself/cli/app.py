@@ -1,22 +1,14 @@
-"""The `twinself` command. Typed errors become one clear message and exit code 1, never a trace."""
+"""The `twinself` command: assembles the command modules into one Typer app.
+
+Typed errors become one clear message and exit code 1, never a trace (`common.handle_errors`).
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
-from functools import wraps
-from typing import ParamSpec, TypeVar
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
-
-from twinself.config.settings import Settings
-from twinself.errors import ConfigurationError, TwinselfError
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 app = typer.Typer(
     name="twinself",
@@ -25,37 +17,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err_console = Console(stderr=True)
-
-
-def load_settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        lines = []
-        for error in exc.errors():
-            name = ".".join(str(part) for part in error["loc"]) or "settings"
-            lines.append(f"  {name}: {error['msg']}")
-        raise ConfigurationError(
-            "Invalid configuration (environment or .env):\n" + "\n".join(lines)
-        ) from None
-
-
-def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Print a TwinselfError's message (it says how to fix the problem) and exit 1."""
-
-    @wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except TwinselfError as exc:
-            err_console.print(f"[bold red]Error:[/] {exc}", highlight=False, markup=True)
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            err_console.print("Interrupted.")
-            raise typer.Exit(130) from None
-
-    return wrapper
 
 
 @app.callback()

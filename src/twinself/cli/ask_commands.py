@@ -9,18 +9,20 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from twinself.cli.app import err_console, handle_errors, load_settings
-from twinself.cli.memory_commands import loading_embedder
+from twinself.cli.common import (
+    console,
+    err_console,
+    handle_errors,
+    load_settings,
+    loading_embedder,
+)
 from twinself.errors import InvalidQuestion, ProviderError
 from twinself.llm.base import ChatTurn, Passage
 
 if TYPE_CHECKING:
     from twinself.twin.twin import Twin
-
-console = Console()
 
 
 @contextmanager

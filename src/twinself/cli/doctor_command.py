@@ -3,29 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 
-from twinself.cli.app import handle_errors, load_settings
+from twinself.cli.common import console, handle_errors, load_settings
 from twinself.config.settings import Settings
+from twinself.embedding.embedder import Embedder
+from twinself.embedding.sentence_transformer import build_embedder
 from twinself.errors import TwinselfError
 from twinself.llm.base import Prompt
 from twinself.llm.factory import build_llm
 from twinself.memory.documents import MemoryType, collection_name
-from twinself.memory.embedding import Embedder, build_embedder
 from twinself.memory.validation import validate_data_dir
 from twinself.memory.versions import MemoryLocation, active_location
 from twinself.twin.persona import load_persona
 
 if TYPE_CHECKING:
     from twinself.memory.vector_store import VectorStore
-
-console = Console()
 
 
 @dataclass
@@ -193,6 +193,35 @@ CHECKS: list[Callable[[Context], Check]] = [
 ]
 
 
+# What twinself keeps in TWINSELF_HOME. Before TWINSELF_HOME alone could set the home, `$HOME`
+# did, so `make run` left these straight in the user's home directory.
+_STATE_NAMES = (
+    "outbox.sqlite3",
+    "mlflow.db",
+    "memory_manifest.json",
+    "qdrant",
+    "versions",
+    "mlartifacts",
+)
+
+
+def state_left_in(folder: Path, settings: Settings) -> str | None:
+    """A one-line hint to move twinself state found in `folder` (the user's home) into
+    TWINSELF_HOME; None when there is none, or when it is TWINSELF_HOME itself."""
+    if folder.resolve() == settings.home:
+        return None
+    found = [name for name in _STATE_NAMES if (folder / name).exists()]
+    # mlflow.db or qdrant/ alone may be another tool's; the outbox and the manifest are ours.
+    if not {"outbox.sqlite3", "memory_manifest.json"} & set(found):
+        return None
+    paths = " ".join(shlex.quote(str(folder / name)) for name in found)
+    target = shlex.quote(str(settings.home))
+    return (
+        f"An older twinself left its state in {folder}. Stop twinself, then keep it with: "
+        f"mkdir -p {target} && mv {paths} {target}/"
+    )
+
+
 def doctor() -> None:
     """Check configuration, data, embedding model, memory, the LLM provider and the judge.
 
@@ -208,6 +237,9 @@ def doctor() -> None:
         f"{settings.qdrant_url or 'embedded'}",
         highlight=False,
     )
+    hint = state_left_in(Path.home(), settings)
+    if hint is not None:
+        console.print(f"[yellow]hint[/] {hint}", highlight=False, soft_wrap=True)
     ctx = Context(settings)
     failed = 0
     try:

@@ -9,12 +9,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from twinself.cli.app import err_console, handle_errors, load_settings
-from twinself.cli.memory_commands import loading_embedder
+from twinself.cli.common import (
+    console,
+    err_console,
+    handle_errors,
+    load_settings,
+    loading_embedder,
+)
 from twinself.config.settings import Settings
 from twinself.errors import InvalidQuestion, TwinselfError
 from twinself.evaluation.results import EvaluationResult, split_context
@@ -26,7 +30,6 @@ from twinself.pipeline.outbox import build_outbox
 if TYPE_CHECKING:
     from twinself.evaluation.judges import Judge
 
-console = Console()
 evaluations_app = typer.Typer(
     help="The background evaluation queue: what waits, what failed, retry dead letters.\n\n"
     "Example:\n\n    twinself evaluations status\n\n    twinself evaluations retry --all",

@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from twinself.cli.app import handle_errors, load_settings
+from twinself.cli.common import console, handle_errors, load_settings
 from twinself.memory.suggestions import apply_merge, plan_merge
 from twinself.pipeline.outbox import build_outbox
 
-console = Console()
 feedback_app = typer.Typer(
     help="Suggested answers sent to POST /api/edit-message/suggestion.\n\n"
     "Example:\n\n    twinself feedback list\n\n    twinself feedback merge --dry-run",

@@ -3,62 +3,29 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
-from twinself.cli.app import err_console, handle_errors, load_settings
+from twinself.cli.common import (
+    console,
+    err_console,
+    handle_errors,
+    load_settings,
+    loading_embedder,
+    progress_bar,
+)
 from twinself.config.settings import Settings
 from twinself.errors import ConfigurationError, TwinselfError
-from twinself.memory.embedding import Embedder, build_embedder
 from twinself.memory.validation import validate_data_dir
 from twinself.memory.versions import VersionRegistry, active_location
 
 if TYPE_CHECKING:
     from twinself.evaluation.gate import GateThresholds
-    from twinself.memory.builder import ProgressReporter, RebuildPlan, RebuildReport
+    from twinself.memory.builder import RebuildPlan, RebuildReport
     from twinself.memory.vector_store import VectorStore
-
-console = Console()
-
-
-@contextmanager
-def progress_bar() -> Iterator[ProgressReporter]:
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=False,
-    ) as progress:
-        task: list[TaskID] = []
-
-        def report(description: str | None, count: int) -> None:
-            if description is not None:
-                task[:] = [progress.add_task(description, total=count)]
-            elif task:
-                progress.advance(task[0], count)
-
-        yield report
-
-
-def loading_embedder(settings: Settings) -> Embedder:
-    with Console(stderr=True).status(f"Loading embedding model {settings.embedding_model}..."):
-        return build_embedder(settings)
 
 
 def validate() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from twinself.cli.app import err_console, handle_errors, load_settings
+from twinself.cli.common import err_console, handle_errors, load_settings
 from twinself.cli.supervisor import ProcessSupervisor
 from twinself.config.settings import Settings
 from twinself.monitoring.mlflow_app import use_wal_journal
@@ -60,7 +60,7 @@ def serve(
     """
     import uvicorn
 
-    from twinself.memory.embedding import use_one_cpu_thread
+    from twinself.embedding.sentence_transformer import use_one_cpu_thread
     from twinself.server.app import create_app
 
     settings = load_settings()

@@ -6,14 +6,12 @@ import json
 from dataclasses import asdict
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from twinself.cli.app import handle_errors, load_settings
+from twinself.cli.common import console, handle_errors, load_settings
 from twinself.memory.version_builder import activate, cleanup, diff_versions
 from twinself.memory.versions import VersionRegistry
 
-console = Console()
 versions_app = typer.Typer(
     help="Immutable memory versions: list, show, activate, rollback, diff, cleanup.\n\n"
     "Example:\n\n    twinself rebuild --create-version\n\n    twinself versions list\n\n"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from twinself.cli.app import handle_errors, load_settings
+from twinself.cli.common import handle_errors, load_settings
 from twinself.config.settings import Settings
 from twinself.errors import ConfigurationError, TwinselfError
 
@@ -83,8 +83,8 @@ def _ship_once(shipper: Shipper, stop: threading.Event) -> None:
 
 
 def _evaluator(settings: Settings) -> EvaluationWorker:
+    from twinself.embedding.sentence_transformer import build_embedder, use_one_cpu_thread
     from twinself.evaluation.judges import build_judge
-    from twinself.memory.embedding import build_embedder, use_one_cpu_thread
     from twinself.pipeline.evaluation_worker import build_evaluation_worker
 
     judge = build_judge(settings, lambda: build_embedder(settings))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,12 +19,23 @@ def sample_data_dir() -> Path:
 
 
 class Settings(BaseSettings):
+    """Only the documented names (`validation_alias`) are read from the environment and `.env`.
+
+    Field names are not: with pydantic's populate-by-name, a `home` field would take `$HOME`
+    and `host`/`port` whatever another program exported. Code may still pass field names as
+    keyword arguments (`Settings(home=...)`); they are turned into the documented names first.
+    """
+
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
-        populate_by_name=True,
+        validate_by_name=False,
+        validate_by_alias=True,
     )
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**{_documented_name(name): value for name, value in values.items()})
 
     # --- where things live -------------------------------------------------------------
     home: Path = Field(
@@ -251,3 +262,14 @@ class Settings(BaseSettings):
     def mlflow_artifact_location(self) -> str:
         """Where a new experiment keeps artifacts: never the working directory."""
         return (self.home / "mlartifacts").as_uri()
+
+
+def _documented_name(name: str) -> str:
+    """A field's documented (environment) name; other keys (`_env_file`, aliases) as given."""
+    field = Settings.model_fields.get(name)
+    alias = field.validation_alias if field is not None else None
+    if isinstance(alias, str):
+        return alias
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    return name

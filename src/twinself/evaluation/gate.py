@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Protocol
 
 from twinself.config.settings import Settings
+from twinself.embedding.embedder import Embedder
 from twinself.errors import MemoryUnavailable
 from twinself.evaluation.judges import build_judge
 from twinself.evaluation.question_set import QuestionSetReport, SetQuestion, run_question_set
-from twinself.memory.embedding import Embedder
 from twinself.memory.store import build_vector_store, store_exists
 from twinself.memory.versions import MemoryLocation
 from twinself.twin.factory import TwinRuntime

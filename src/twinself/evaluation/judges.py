@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from twinself.config.settings import Settings
+from twinself.embedding.embedder import CachedEmbedder, Embedder
 from twinself.errors import ConfigurationError
 from twinself.evaluation.deepeval_env import import_deepeval
 from twinself.evaluation.local_judge import JUDGE_NAME, LocalJudge
 from twinself.evaluation.results import EvaluationResult, MetricResult
-from twinself.llm.extractive import SentenceEncoder
-from twinself.memory.embedding import CachedEncoder
 
 NO_CONTEXT = "(No passages were retrieved for this question.)"
 
@@ -65,8 +64,8 @@ def _result(metric: Any) -> MetricResult:
     )
 
 
-def build_judge(settings: Settings, encoder: Callable[[], SentenceEncoder]) -> Judge:
-    """`encoder` is only called for the local judge (it loads the embedding model)."""
+def build_judge(settings: Settings, load_embedder: Callable[[], Embedder]) -> Judge:
+    """`load_embedder` is only called for the local judge (it loads the embedding model)."""
     kind = settings.resolved_judge
     if kind == "none":
         raise ConfigurationError("Evaluation is off (EVAL_JUDGE=none); set EVAL_JUDGE=auto.")
@@ -79,7 +78,7 @@ def build_judge(settings: Settings, encoder: Callable[[], SentenceEncoder]) -> J
         )
 
         # Retrieved passages recur across requests: their sentences are embedded once.
-        local = LocalJudge(CachedEncoder(encoder()))
+        local = LocalJudge(CachedEmbedder(load_embedder()))
         return Judge(
             JUDGE_NAME,
             lambda: (

@@ -48,7 +48,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from twinself.llm.extractive import SentenceEncoder
+from twinself.embedding.embedder import Embedder
 
 JUDGE_NAME = "local-embedding"
 
@@ -618,7 +618,7 @@ def calibrated(raw: float, pass_point: float, pass_mark: float = 0.7) -> float:
 class LocalJudge:
     def __init__(
         self,
-        encoder: SentenceEncoder,
+        encoder: Embedder,
         *,
         min_support_similarity: float = 0.5,
         relevance_low: float = 0.1,

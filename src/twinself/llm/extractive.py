@@ -17,12 +17,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
+from twinself.embedding.embedder import CachedEmbedder, Embedder
 from twinself.llm.base import Generation, GenerationStream, Passage, Prompt, TokenUsage
 from twinself.llm.base import estimate_tokens as estimate
 from twinself.llm.messages import prompt_text
-from twinself.memory.embedding import CachedEncoder
 
 _BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
@@ -44,12 +43,6 @@ DONT_KNOW = (
     "Honestly, I don't know - that isn't something I've written down anywhere, "
     "so I'd rather not guess."
 )
-
-
-class SentenceEncoder(Protocol):
-    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]: ...
-
-    def embed_query(self, text: str) -> list[float]: ...
 
 
 @dataclass(frozen=True)
@@ -116,7 +109,7 @@ class ExtractiveAnswerer:
 
     def __init__(
         self,
-        encoder: SentenceEncoder,
+        embedder: Embedder,
         *,
         min_fact_similarity: float = 0.3,
         min_off_topic_similarity: float = 0.45,
@@ -125,20 +118,20 @@ class ExtractiveAnswerer:
         keep_within: float = 0.1,
         cache_size: int = 8192,
     ) -> None:
-        self._encoder = encoder
+        self._embedder = embedder
         self._min_fact = min_fact_similarity
         self._min_off_topic = min_off_topic_similarity
         self._min_example = min_example_similarity
         self._max_sentences = max_sentences
         self._keep_within = keep_within
         # Fact sentences and example questions recur in every answer: embed each once.
-        self._cached = CachedEncoder(encoder, cache_size)
+        self._cached = CachedEmbedder(embedder, cache_size)
 
     def _embed(self, texts: Sequence[str]) -> list[list[float]]:
         return self._cached.embed_documents(texts)
 
     def answer_text(self, prompt: Prompt) -> str:
-        question = self._encoder.embed_query(prompt.question)
+        question = self._embedder.embed_query(prompt.question)
         example = self._matching_example(question, prompt.examples)
         if example is not None:
             return example

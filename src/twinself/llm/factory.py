@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from twinself.config.settings import Settings
+from twinself.embedding.embedder import Embedder
 from twinself.errors import ConfigurationError
 from twinself.llm.base import LLMProvider
-from twinself.llm.extractive import ExtractiveAnswerer, SentenceEncoder
+from twinself.llm.extractive import ExtractiveAnswerer
 from twinself.llm.retry import RetryPolicy
 
 
-def build_llm(settings: Settings, encoder: SentenceEncoder) -> LLMProvider:
-    """`encoder` is the memory's embedder; only the offline answerer uses it."""
+def build_llm(settings: Settings, embedder: Embedder) -> LLMProvider:
+    """`embedder` is the memory's; only the offline answerer uses it."""
     provider = settings.resolved_provider
     if provider == "offline":
-        return ExtractiveAnswerer(encoder)
+        return ExtractiveAnswerer(embedder)
     retry = RetryPolicy(
         max_retries=settings.llm_max_retries, base_seconds=settings.llm_retry_base_seconds
     )

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from twinself.config.settings import Settings
+from twinself.embedding.embedder import Embedder
 from twinself.errors import DataValidationError
 from twinself.memory.documents import (
     MemoryChunk,
@@ -23,7 +24,6 @@ from twinself.memory.documents import (
     collection_name,
     list_source_files,
 )
-from twinself.memory.embedding import Embedder
 from twinself.memory.manifest import (
     BuildSettings,
     FileRecord,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from twinself.config.settings import Settings
+from twinself.embedding.embedder import Embedder
 from twinself.memory.builder import (
     ProgressReporter,
     RebuildPlan,
@@ -31,7 +32,6 @@ from twinself.memory.documents import (
     collection_name,
     system_prompt_path,
 )
-from twinself.memory.embedding import Embedder
 from twinself.memory.manifest import Manifest, ManifestCorrupt, load_manifest
 from twinself.memory.vector_store import StoredPoint, VectorStore
 from twinself.memory.versions import (

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from twinself.config.settings import Settings
+from twinself.embedding.embedder import Embedder
+from twinself.embedding.sentence_transformer import build_embedder
 from twinself.llm.factory import build_llm
 from twinself.memory.documents import MemoryType
-from twinself.memory.embedding import Embedder, build_embedder
 from twinself.memory.manifest import ManifestCorrupt, data_version, load_manifest
 from twinself.memory.store import build_vector_store
 from twinself.memory.vector_store import VectorStore

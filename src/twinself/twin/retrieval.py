@@ -7,10 +7,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from twinself.embedding.embedder import Embedder
 from twinself.errors import MemoryNotBuilt
 from twinself.llm.base import Passage
 from twinself.memory.documents import MemoryType, collection_name
-from twinself.memory.embedding import Embedder
 from twinself.memory.vector_store import VectorStore
 
 

