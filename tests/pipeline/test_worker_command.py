@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 from tests.pipeline.conftest import MlflowServer, free_port, runs_of
 from tests.pipeline.records_factory import make_records
 from twinself.cli.app import app
-from twinself.cli.worker_command import WorkerAlreadyRunning, single_worker_lock
 from twinself.pipeline.mlflow_trace import trace_id_for
 from twinself.pipeline.outbox import Outbox
+from twinself.pipeline.worker_lock import WorkerAlreadyRunning, single_worker_lock
 
 runner = CliRunner()
 

@@ -20,7 +20,7 @@ from twinself.cli.common import (
     loading_embedder,
 )
 from twinself.config.settings import Settings
-from twinself.errors import InvalidQuestion, TwinselfError
+from twinself.errors import InvalidQuestion
 from twinself.evaluation.results import EvaluationResult, split_context
 from twinself.pipeline.evaluation_queue import EvaluationQueue
 from twinself.pipeline.outbox import build_outbox
@@ -37,23 +37,10 @@ evaluations_app = typer.Typer(
 )
 
 
-class JudgeFailed(TwinselfError):
-    """The judge could not evaluate."""
-
-
 def _judge(settings: Settings) -> Judge:
     from twinself.evaluation.judges import build_judge
 
     return build_judge(settings, lambda: loading_embedder(settings))
-
-
-def _evaluate_now(judge: Judge, question: str, answer: str, context: list[str]) -> EvaluationResult:
-    from twinself.evaluation.judge_errors import classify
-
-    try:
-        return asyncio.run(judge.evaluate(question, answer, context))
-    except Exception as exc:
-        raise JudgeFailed(classify(exc, judge.secret).message) from None
 
 
 def _result_table(result: EvaluationResult) -> Table:
@@ -68,6 +55,8 @@ def _result_table(result: EvaluationResult) -> Table:
 
 def _evaluate_lines(judge: Judge) -> None:
     """JSON Lines in ({"question", "answer", "context": [...]}), one result per line out."""
+    from twinself.evaluation.judges import JudgeFailed, evaluate_now
+
     for number, line in enumerate(sys.stdin, start=1):
         if not line.strip():
             continue
@@ -83,7 +72,7 @@ def _evaluate_lines(judge: Judge) -> None:
                 and all(isinstance(c, str) for c in context)
             ):
                 raise ValueError('expected {"question": str, "answer": str, "context": [str]}')
-            payload = _evaluate_now(judge, item["question"], item["answer"], context).to_json()
+            payload = evaluate_now(judge, item["question"], item["answer"], context).to_json()
         except (ValueError, AttributeError, JudgeFailed) as exc:
             payload = {"line": number, "error": str(exc)}
         sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
@@ -120,8 +109,10 @@ def evaluate(
             "twinself evaluate needs QUESTION ANSWER CONTEXT [RUN_ID], e.g. "
             '`twinself evaluate "Where do you live?" "In Gothenburg." "I live in Gothenburg."`'
         )
+    from twinself.evaluation.judges import evaluate_now
+
     judge = _judge(settings)
-    result = _evaluate_now(judge, question, answer, split_context(context))
+    result = evaluate_now(judge, question, answer, split_context(context))
     if as_json:
         typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
     else:

@@ -9,19 +9,17 @@ Two roles, each in one process per TWINSELF_HOME (a lock file says so):
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
 import threading
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from pathlib import Path
+from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
 import typer
 
 from twinself.cli.common import handle_errors, load_settings
 from twinself.config.settings import Settings
-from twinself.errors import ConfigurationError, TwinselfError
+from twinself.errors import ConfigurationError
+from twinself.pipeline.worker_lock import single_worker_lock
 
 # The shipper and the MLflow sink load mlflow: imported inside the functions that use them, so
 # that `twinself --help` and every other command start fast.
@@ -31,28 +29,6 @@ if TYPE_CHECKING:
     from twinself.pipeline.shipper import Shipper
 
 logger = logging.getLogger(__name__)
-
-
-class WorkerAlreadyRunning(TwinselfError):
-    """Another worker has the same role on the same TWINSELF_HOME."""
-
-
-@contextmanager
-def single_worker_lock(home: Path, role: str = "shipper") -> Iterator[None]:
-    """One process per role and TWINSELF_HOME: two shippers could both create a run for the
-    same request, two evaluators could judge the same job. The OS drops the lock when the
-    process dies, even on kill -9."""
-    home.mkdir(parents=True, exist_ok=True)
-    name = "worker.lock" if role == "shipper" else f"{role}.lock"
-    with (home / name).open("w") as lock_file:
-        try:
-            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise WorkerAlreadyRunning(
-                f"Another twinself {role} is already running on {home}; stop it first, or "
-                "give this one another TWINSELF_HOME."
-            ) from None
-        yield
 
 
 def check_mlflow(sink: RunSink, must_be_up: bool) -> None:

@@ -18,8 +18,9 @@ from typing import Any
 
 from twinself.config.settings import Settings
 from twinself.embedding.embedder import CachedEmbedder, Embedder
-from twinself.errors import ConfigurationError
+from twinself.errors import ConfigurationError, TwinselfError
 from twinself.evaluation.deepeval_env import import_deepeval
+from twinself.evaluation.judge_errors import classify
 from twinself.evaluation.local_judge import JUDGE_NAME, LocalJudge
 from twinself.evaluation.results import EvaluationResult, MetricResult
 
@@ -54,6 +55,20 @@ class Judge:
             faithfulness=_result(faithfulness),
             seconds=time.perf_counter() - started,
         )
+
+
+class JudgeFailed(TwinselfError):
+    """The judge could not evaluate; the message says why (quota, key, unreachable, ...)."""
+
+
+def evaluate_now(
+    judge: Judge, question: str, answer: str, context: Sequence[str]
+) -> EvaluationResult:
+    """One evaluation, outside any event loop (the CLI); failures become `JudgeFailed`."""
+    try:
+        return asyncio.run(judge.evaluate(question, answer, context))
+    except Exception as exc:
+        raise JudgeFailed(classify(exc, judge.secret).message) from None
 
 
 def _result(metric: Any) -> MetricResult:

@@ -13,11 +13,9 @@ Without a registry, the memory is the unversioned one TwinSelf users start with
 
 from __future__ import annotations
 
-import fcntl
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import Any, Literal
 
 from twinself.config.settings import Settings
 from twinself.errors import TwinselfError
+from twinself.file_lock import exclusive_lock
 from twinself.memory.manifest import write_json_atomically
 
 VersionStatus = Literal["building", "ready", "failed"]
@@ -159,19 +158,15 @@ class VersionRegistry:
             return location
         return MemoryLocation(location.root, location.version, prompts)
 
-    @contextmanager
-    def build_lock(self) -> Iterator[None]:
-        """One build at a time; the OS releases the lock if the builder dies, even by kill -9."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with (self.root / "build.lock").open("w") as lock_file:
-            try:
-                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise BuildInProgress(
-                    "Another `twinself rebuild --create-version` is running on "
-                    f"{self.root.parent}; wait for it to finish."
-                ) from None
-            yield
+    def build_lock(self) -> AbstractContextManager[None]:
+        """One build (or version operation) at a time."""
+        return exclusive_lock(
+            self.root / "build.lock",
+            lambda: BuildInProgress(
+                "Another `twinself rebuild --create-version` is running on "
+                f"{self.root.parent}; wait for it to finish."
+            ),
+        )
 
 
 def active_location(settings: Settings) -> MemoryLocation:
