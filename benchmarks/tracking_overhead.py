@@ -30,7 +30,7 @@ from _sample_twin import benchmark_settings, built_runtime, free_port, percentil
 from fastapi import FastAPI, Request, Response
 
 from twinself.config.settings import Settings
-from twinself.monitoring.mlflow_app import use_wal_journal
+from twinself.mlflow_server.local_server import use_wal_journal
 from twinself.server.app import create_app
 from twinself.server.services import ServerServices, build_services
 from twinself.twin.factory import TwinRuntime

@@ -52,8 +52,8 @@ def test_success_needs_no_sleep(sleeps: RecordingSleep) -> None:
 def test_backoff_doubles_with_jitter_and_is_capped(sleeps: RecordingSleep) -> None:
     call, _ = failing([ProviderUnavailable("503")] * 3)
     policy(sleeps, base_seconds=1.0, max_seconds=3.0).run(call)
-    # base * 2**n plus half a base of jitter, never above max_seconds.
-    assert sleeps.delays == [1.5, 2.5, 3.0]
+    # base * 2**n (1, 2, then the cap of 3), three quarters of it at half a jitter.
+    assert sleeps.delays == [0.75, 1.5, 2.25]
 
 
 def test_retry_after_wins_over_backoff_and_is_capped(sleeps: RecordingSleep) -> None:

@@ -18,9 +18,9 @@ from tests.pipeline.records_factory import (
 )
 from twinself.pipeline.mlflow_sink import (
     FEEDBACK_ASSESSMENT_NAME,
+    MlflowRunSink,
     SinkRejected,
     SinkUnavailable,
-    redact,
 )
 from twinself.pipeline.mlflow_trace import trace_id_for
 from twinself.pipeline.outbox import Feedback
@@ -195,6 +195,5 @@ def test_data_mlflow_refuses_is_rejected(sqlite_uri: str, make_sink: SinkFactory
 
 
 def test_credentials_never_reach_messages() -> None:
-    assert redact("API request to http://bob:s3cret@mlflow:5000/api failed") == (
-        "API request to http://***@mlflow:5000/api failed"
-    )
+    sink = MlflowRunSink("http://bob:s3cret@127.0.0.1:9/", "twinself_production", "file:///tmp/a")
+    assert sink.tracking_uri == "http://***@127.0.0.1:9/"

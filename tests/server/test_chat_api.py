@@ -173,7 +173,7 @@ def test_fifty_concurrent_suggestions_are_all_stored(client: TestClient, outbox:
 
 def test_health_root_docs_and_unknown_run(client: TestClient) -> None:
     health = client.get("/health").json()
-    assert health["status"] == "ok" and health["mlflow_connected"] is True
+    assert health["status"] == "healthy" and health["mlflow_connected"] is True
     assert health["mlflow_uri"].startswith("sqlite:///")
     assert health["provider"] == "offline" and health["bot_name"] == "Maya Lindqvist"
     assert health["data_version"].startswith("data-")

@@ -5,31 +5,21 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from pathlib import Path
+import threading
 
 import typer
 
 from twinself.cli.common import err_console, handle_errors, load_settings
 from twinself.cli.supervisor import ProcessSupervisor
-from twinself.config.settings import Settings
-from twinself.monitoring.mlflow_app import use_wal_journal
+from twinself.mlflow_server.local_server import (
+    mlflow_server_command,
+    use_wal_journal,
+    wait_until_answering,
+)
+from twinself.redaction import redact
 
-
-def mlflow_server_command(settings: Settings, port: int) -> list[str]:
-    """A local MLflow server on the same SQLite store twinself uses when none is configured."""
-    mlflow = Path(sys.executable).with_name("mlflow")
-    return [
-        str(mlflow) if mlflow.exists() else "mlflow",
-        "server",
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        # One worker: about 5x faster per call and 0.5 GB instead of 2.4 GB here.
-        "--workers", "1",
-        "--backend-store-uri", f"sqlite:///{settings.home / 'mlflow.db'}",
-        "--default-artifact-root", settings.mlflow_artifact_location,
-        # Adds the legacy /api/2.0/mlflow/experiments/list that TwinSelf's docs curl.
-        "--app-name", "twinself",
-    ]  # fmt: skip
+# How long a starting local MLflow server may take before the workers start anyway.
+MLFLOW_START_SECONDS = 120.0
 
 
 def serve(
@@ -65,38 +55,67 @@ def serve(
 
     settings = load_settings()
     use_one_cpu_thread()
-    supervisors: list[ProcessSupervisor] = []
-    if mlflow_ui and settings.mlflow_tracking_uri is None:
+    mlflow: ProcessSupervisor | None = None
+    workers: list[ProcessSupervisor] = []
+    local_mlflow = mlflow_ui and settings.mlflow_tracking_uri is None
+    if local_mlflow:
         use_wal_journal(settings.home / "mlflow.db")
         uri = f"http://127.0.0.1:{mlflow_port}"
         os.environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # inherited by mlflow only
-        os.environ["MLFLOW_TRACKING_URI"] = uri  # inherited by the shipper process
+        os.environ["MLFLOW_TRACKING_URI"] = uri  # inherited by the worker processes
         settings = settings.model_copy(update={"mlflow_tracking_uri": uri})
-        supervisors.append(
-            ProcessSupervisor(mlflow_server_command(settings, mlflow_port), "mlflow")
-        )
-        err_console.print(f"MLflow UI: {uri} (experiment {settings.mlflow_experiment})")
+        mlflow = ProcessSupervisor(mlflow_server_command(settings, mlflow_port), "mlflow")
     if worker and settings.tracking_enabled:
         # Two processes: judging (CPU or a slow LLM) never delays shipping runs, and a crash
         # of one leaves the other working.
         command = [sys.executable, "-m", "twinself.cli", "worker"]
-        supervisors.append(ProcessSupervisor([*command, "--no-evaluator"], "shipper"))
+        workers.append(ProcessSupervisor([*command, "--no-evaluator"], "shipper"))
         if settings.resolved_judge != "none":
-            supervisors.append(ProcessSupervisor([*command, "--no-shipper"], "evaluator"))
-    for supervisor in supervisors:
-        supervisor.start()
+            workers.append(ProcessSupervisor([*command, "--no-shipper"], "evaluator"))
+    stopping = threading.Event()
+
+    def start_workers() -> None:
+        # Records wait in the outbox meanwhile; nothing is lost by starting the workers late.
+        if mlflow is not None:
+            answered = wait_until_answering(
+                settings.resolved_tracking_uri, MLFLOW_START_SECONDS, pause=stopping.wait
+            )
+            if stopping.is_set():
+                return
+            if not answered:
+                err_console.print(
+                    f"MLflow at {settings.resolved_tracking_uri} did not answer within "
+                    f"{MLFLOW_START_SECONDS:.0f}s; the workers start anyway and retry."
+                )
+        for supervisor in workers:
+            supervisor.start()
+
+    if mlflow is not None:
+        mlflow.start()
+    starter = threading.Thread(target=start_workers, name="start-workers", daemon=True)
+    starter.start()
+    bind_host, bind_port = host or settings.host, port or settings.port
+    shown = f"http://{bind_host}:{bind_port}"
+    err_console.print(
+        f"twinself is starting: chat API {shown} (docs {shown}/docs)"
+        + (
+            f", MLflow UI {settings.resolved_tracking_uri} (experiment "
+            f"{settings.mlflow_experiment})"
+            if local_mlflow
+            else f", runs go to {redact(settings.resolved_tracking_uri)}"
+        ),
+        highlight=False,
+        soft_wrap=True,
+    )
     # uvicorn re-raises the SIGTERM it caught once it has shut down; with the default handler
-    # that would end this process before `finally` stops the shipper and MLflow.
+    # that would end this process before `finally` stops the workers and MLflow.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        uvicorn.run(
-            create_app(settings),
-            host=host or settings.host,
-            port=port or settings.port,
-            log_level="info",
-        )
+        uvicorn.run(create_app(settings), host=bind_host, port=bind_port, log_level="info")
     finally:
-        for supervisor in reversed(supervisors):
+        stopping.set()
+        starter.join(timeout=5)
+        for supervisor in [*reversed(workers), *([mlflow] if mlflow else [])]:
             supervisor.stop()
 
 

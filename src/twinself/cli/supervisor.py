@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import random
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
+
+from twinself.backoff import backoff_delay
 
 logger = logging.getLogger(__name__)
 
@@ -50,16 +53,15 @@ class ProcessSupervisor:
         self._thread.start()
 
     def _run(self) -> None:
-        backoff = 1.0
         while not self._stopping.is_set():
             self._process = subprocess.Popen(self._command, preexec_fn=_die_with_parent())
             code = self._process.wait()
             if self._stopping.is_set():
                 return
             self.restarts += 1
-            logger.warning("%s exited with code %s; restarting in %.0fs", self._name, code, backoff)
-            self._stopping.wait(backoff)
-            backoff = min(backoff * 2, self._max_backoff)
+            delay = backoff_delay(self.restarts, 1.0, self._max_backoff, random.random())
+            logger.warning("%s exited with code %s; restarting in %.1fs", self._name, code, delay)
+            self._stopping.wait(delay)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -70,4 +72,5 @@ class ProcessSupervisor:
                 process.wait(self._stop_timeout)
             except subprocess.TimeoutExpired:
                 process.kill()
-        self._thread.join(timeout=self._stop_timeout)
+        if self._thread.ident is not None:  # never started: nothing to wait for
+            self._thread.join(timeout=self._stop_timeout)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from twinself.llm.base import redacted
+from twinself.redaction import redact
 
 _RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 _FIX_AUTH = (
@@ -65,7 +65,7 @@ def _unwrapped(exc: BaseException) -> BaseException:
 
 def classify(exc: BaseException, secret: str | None = None) -> JudgeFailure:
     exc = _unwrapped(exc)
-    detail = redacted(f"{type(exc).__name__}: {exc}", secret, "***", limit=500)
+    detail = redact(f"{type(exc).__name__}: {exc}", [secret], limit=500)
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):
         return JudgeFailure(f"The judge timed out (EVAL_TIMEOUT_SECONDS): {detail}", True)
     status = _status_code(exc)

@@ -89,10 +89,3 @@ class LLMProvider(Protocol):
 def estimate_tokens(text: str) -> int:
     """Rough count (about 4 characters a token for English) for providers that report none."""
     return max(1, (len(text) + 3) // 4) if text else 0
-
-
-def redacted(text: str, secret: str | None, placeholder: str, limit: int = 300) -> str:
-    """Server text for an error message: the key blanked out, and short enough to read."""
-    if secret:
-        text = text.replace(secret, placeholder)
-    return text if len(text) <= limit else text[:limit] + "..."

@@ -29,10 +29,10 @@ from twinself.llm.base import (
     Prompt,
     TokenUsage,
     estimate_tokens,
-    redacted,
 )
 from twinself.llm.messages import conversation_turns, prompt_text
 from twinself.llm.retry import RetryPolicy, parse_retry_after
+from twinself.redaction import redact
 
 # google-genai 1.x sends requests with httpx; 2.x and later with its fork httpx2.
 _TIMEOUTS: tuple[type[Exception], ...] = (httpx.TimeoutException,)
@@ -255,7 +255,7 @@ class GeminiProvider:
         )
 
     def _scrub(self, text: str) -> str:
-        return redacted(text, self._api_key, "[GOOGLE_API_KEY]")
+        return redact(text, [self._api_key], limit=300)
 
 
 def _candidate_text(response: types.GenerateContentResponse) -> str:

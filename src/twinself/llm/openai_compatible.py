@@ -24,10 +24,10 @@ from twinself.llm.base import (
     Prompt,
     TokenUsage,
     estimate_tokens,
-    redacted,
 )
 from twinself.llm.messages import prompt_text, to_chat_messages
 from twinself.llm.retry import RetryPolicy, parse_retry_after
+from twinself.redaction import redact
 
 
 class OpenAICompatibleProvider:
@@ -244,7 +244,7 @@ class OpenAICompatibleProvider:
         )
 
     def _scrub(self, text: str) -> str:
-        return redacted(text, self._api_key, "[OPENAI_API_KEY]")
+        return redact(text, [self._api_key], limit=300)
 
 
 def _first_choice(payload: Any) -> dict[str, Any]:

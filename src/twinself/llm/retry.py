@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
+from twinself.backoff import backoff_delay
 from twinself.errors import (
     ProviderError,
     ProviderQuotaExceeded,
@@ -25,7 +26,8 @@ RETRYABLE_ERRORS = (ProviderQuotaExceeded, ProviderUnavailable, ProviderTimeout)
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with jitter; a Retry-After from the provider wins over the backoff.
+    """Exponential backoff with jitter (`twinself.backoff`); a longer Retry-After from the
+    provider wins over the backoff.
 
     Providers raise typed errors inside the callable; only the retryable ones are retried.
     """
@@ -60,10 +62,13 @@ class RetryPolicy:
                 self.sleep(delay)
 
     def delay_before_retry(self, retries_done: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return max(0.0, min(retry_after, self.max_seconds))
-        backoff = self.base_seconds * 2.0**retries_done
-        return min(self.max_seconds, backoff + self.random_fraction() * self.base_seconds)
+        return backoff_delay(
+            retries_done + 1,
+            self.base_seconds,
+            self.max_seconds,
+            self.random_fraction(),
+            retry_after,
+        )
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -19,11 +19,11 @@ import random
 import threading
 from dataclasses import dataclass
 
+from twinself.backoff import backoff_delay
 from twinself.config.settings import Settings
 from twinself.evaluation.judge_errors import classify
 from twinself.evaluation.judges import Judge
 from twinself.evaluation.results import EvaluationResult
-from twinself.pipeline.backoff import jittered_backoff
 from twinself.pipeline.evaluation_queue import EvaluationQueue, QueuedJob
 from twinself.pipeline.mlflow_sink import RunSink, SinkRejected, SinkUnavailable, build_run_sink
 from twinself.pipeline.outbox import build_outbox
@@ -114,9 +114,10 @@ class EvaluationWorker:
         attempts = queued.attempts + 1
         dead = not failure.retryable or attempts >= self._max_attempts
         base = self._rate_limit_base if failure.rate_limited else self._base
-        delay = jittered_backoff(attempts, base, self._max_backoff, self._rng)
-        if failure.retry_after_seconds is not None:  # the quota's own reset time wins
-            delay = min(self._max_backoff, max(delay, failure.retry_after_seconds))
+        # The quota's own reset time (Gemini's retryDelay) wins when it is longer.
+        delay = backoff_delay(
+            attempts, base, self._max_backoff, self._rng.random(), failure.retry_after_seconds
+        )
         request_id = queued.job.request_id
         self.queue.mark_failed(request_id, failure.message, delay, dead=dead, rescore=True)
         if dead:
@@ -155,13 +156,13 @@ class EvaluationWorker:
         try:
             self.sink.log_evaluation(state.run_id, state.trace_id, result)
         except SinkUnavailable as exc:
-            delay = jittered_backoff(queued.attempts + 1, self._base, 60.0, self._rng)
+            delay = backoff_delay(queued.attempts + 1, self._base, 60.0, self._rng.random())
             self.queue.postpone(request_id, str(exc), delay)
             return "waiting"
         except SinkRejected as exc:
             attempts = queued.attempts + 1
             dead = attempts >= self._max_attempts
-            delay = jittered_backoff(attempts, self._base, self._max_backoff, self._rng)
+            delay = backoff_delay(attempts, self._base, self._max_backoff, self._rng.random())
             self.queue.mark_failed(request_id, str(exc), delay, dead=dead, rescore=False)
             logger.warning("MLflow rejected the evaluation of request %s: %s", request_id, exc)
             return "dead" if dead else "failed"

@@ -15,7 +15,6 @@ Idempotency:
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -55,6 +54,7 @@ from twinself.pipeline.mlflow_trace import (
 )
 from twinself.pipeline.outbox import Feedback
 from twinself.pipeline.records import RequestRecord
+from twinself.redaction import redact
 
 JUDGE_TAG = "deepeval_judge"
 FEEDBACK_ASSESSMENT_NAME = "suggested_response"
@@ -62,7 +62,6 @@ FEEDBACK_ASSESSMENT_NAME = "suggested_response"
 _RUN_STATUS = {"success": "FINISHED", "error": "FAILED", "client_disconnected": "KILLED"}
 # 5xx other than 501, timeouts, conflicts and rate limits are worth retrying; other 4xx are not.
 _RETRYABLE_HTTP_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
-_CREDENTIALS_IN_URL = re.compile(r"(\w+://)[^/@\s]+@")
 
 
 class SinkUnavailable(TwinselfError):
@@ -121,11 +120,6 @@ class RunSink(Protocol):
     def check_connection(self) -> None:
         """Raise SinkUnavailable (or SinkMisconfigured) unless MLflow is ready for runs."""
         ...
-
-
-def redact(text: str) -> str:
-    """Drop user:password from any URL in a message before it is logged or stored."""
-    return _CREDENTIALS_IN_URL.sub(r"\1***@", text)
 
 
 class MlflowRunSink:
@@ -353,7 +347,7 @@ class MlflowRunSink:
                     raise
                 raise SinkMisconfigured(
                     f"Cannot open the MLflow tracking store {self.tracking_uri} "
-                    f"({redact(str(exc))[:500]}). Set MLFLOW_TRACKING_URI to an http(s):// "
+                    f"({redact(str(exc), limit=500)}). Set MLFLOW_TRACKING_URI to an http(s):// "
                     "server or a sqlite:/// path; records wait in the outbox meanwhile."
                 ) from exc
         return self._client, self._tracing
@@ -410,7 +404,7 @@ class MlflowRunSink:
         except (SinkUnavailable, SinkRejected):
             raise
         except Exception as exc:
-            detail = redact(f"{type(exc).__name__}: {exc}")[:1000]
+            detail = redact(f"{type(exc).__name__}: {exc}", limit=1000)
             if _is_retryable(exc):
                 raise SinkUnavailable(
                     f"MLflow at {self.tracking_uri} is unreachable or failing while {doing}: "

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from functools import partial
 from types import FrameType
 
+from twinself.backoff import backoff_delay
 from twinself.config.settings import Settings
-from twinself.pipeline.backoff import jittered_backoff
 from twinself.pipeline.mlflow_sink import RunSink, SinkRejected, SinkUnavailable, build_run_sink
 from twinself.pipeline.outbox import Feedback, Outbox, PendingRequest, build_outbox
 
@@ -174,8 +174,8 @@ class Shipper:
             mark("shipped")
 
     def backoff_seconds(self, attempt: int) -> float:
-        """1, 2, 4, ... seconds up to the cap, each scaled by a random 0.5-1.0 (no herds)."""
-        return jittered_backoff(attempt, 1.0, self._max_backoff, self._rng)
+        """1, 2, 4, ... seconds up to the cap, jittered (`twinself.backoff`)."""
+        return backoff_delay(attempt, 1.0, self._max_backoff, self._rng.random())
 
     # --- the loop ---------------------------------------------------------------------
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -16,16 +15,6 @@ from twinself.pipeline.request_recorder import EvaluationSampling, RequestRecord
 from twinself.server.active_memory import ActiveMemory, Serving
 from twinself.twin.factory import TwinRuntime
 from twinself.twin.twin import Twin
-
-
-def redact_uri(uri: str) -> str:
-    """Drop user:password from a tracking URI before showing it."""
-    parts = urlsplit(uri)
-    if parts.password is None and parts.username is None:
-        return uri
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 @dataclass

@@ -164,7 +164,11 @@ _END = object()
 
 
 async def _events(
-    services: ServerServices, ctx: RequestContext, body: ChatRequest, stream: TwinStream
+    services: ServerServices,
+    ctx: RequestContext,
+    body: ChatRequest,
+    stream: TwinStream,
+    serving: Serving,
 ) -> AsyncIterator[str]:
     produced: list[str] = []
     chunks = iter(stream)
@@ -202,7 +206,7 @@ async def _events(
             "session_id": body.session_id,
             "request_id": ctx.request_id,
             "run_id": None,
-            "bot_name": services.twin.persona.name,
+            "bot_name": serving.twin.persona.name,  # the version that answered, as /chat
             "sources": [source_to_dict(p) for p in stream.sources],
             "metrics": _metrics(outcome),
         },
@@ -225,7 +229,7 @@ async def chat_stream(body: ChatRequest, services: ServicesDep) -> StreamingResp
     if isinstance(stream, JSONResponse):
         return stream
     return StreamingResponse(
-        _events(services, ctx, body, stream),
+        _events(services, ctx, body, stream, serving),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -9,9 +9,9 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 import twinself
+from twinself.redaction import redact
 from twinself.server.deps import ServicesDep
 from twinself.server.schemas import RunState
-from twinself.server.services import redact_uri
 
 router = APIRouter(tags=["status"])
 
@@ -47,9 +47,11 @@ async def health(services: ServicesDep) -> dict[str, Any]:
     evaluations = services.evaluations.backlog() if services.evaluations is not None else None
     connected = await run_in_threadpool(services.mlflow.connected)
     return {
-        "status": "ok" if connected else "degraded",
+        # TwinSelf's clients compare with "healthy". "degraded": answers still work and are
+        # recorded, but MLflow is unreachable, so runs wait in the outbox (see `backlog`).
+        "status": "healthy" if connected else "degraded",
         "bot_name": services.twin.persona.name,
-        "mlflow_uri": redact_uri(settings.resolved_tracking_uri),
+        "mlflow_uri": redact(settings.resolved_tracking_uri),
         "mlflow_connected": connected,
         "mlflow_experiment": settings.mlflow_experiment,
         "tracking_enabled": services.recorder.enabled,
