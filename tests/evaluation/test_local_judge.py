@@ -5,16 +5,11 @@ from __future__ import annotations
 import pytest
 
 from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder
-from twinself.evaluation.local_judge import (
-    LocalJudge,
-    StatementVerdict,
-    answer_spans,
-    calibrated,
-    expected_answer_type,
-    split_statements,
-    stated_facts,
-    stem,
-)
+from twinself.evaluation.judge_answer_types import answer_spans, expected_answer_type
+from twinself.evaluation.judge_faithfulness import stated_facts
+from twinself.evaluation.judge_relevancy import StatementVerdict, calibrated
+from twinself.evaluation.judge_words import split_statements, stem
+from twinself.evaluation.local_judge import LocalJudge
 
 CONTEXT = [
     "Since September 2022 I have worked as a senior ML platform engineer at Solvik in "
@@ -85,6 +80,16 @@ def test_a_title_does_not_end_a_sentence() -> None:
     assert split_statements("My supervisor was Dr. Helena Bergqvist. She was great.") == [
         "My supervisor was Dr. Helena Bergqvist.",
         "She was great.",
+    ]
+
+
+def test_list_markers_and_scraps_are_not_statements() -> None:
+    text = "- I live in Gothenburg.\n* I work at Solvik. It is fun.\n1. Ok\n• Six of us."
+    assert split_statements(text) == [
+        "I live in Gothenburg.",
+        "I work at Solvik.",
+        "It is fun.",
+        "Six of us.",
     ]
 
 
@@ -210,13 +215,13 @@ def test_relevancy_is_the_mean_over_statements(judge: LocalJudge) -> None:
     both = judge.answer_relevancy(question, "In August 2016. I live in Majorna.")
     assert len(both.verdicts) == 2
     mean = (_first(on.verdicts).relevance + _first(off.verdicts).relevance) / 2
-    assert both.score == pytest.approx(calibrated(mean, 0.30), abs=1e-3)
+    assert both.score == pytest.approx(calibrated(mean), abs=1e-3)
     assert "I live in Majorna." in both.reason
 
 
 def test_calibration_keeps_the_order_and_maps_the_best_cut_to_the_pass_mark() -> None:
-    assert calibrated(0.0, 0.3) == 0.0 and calibrated(1.0, 0.3) == pytest.approx(1.0)
-    assert calibrated(0.3, 0.3) == pytest.approx(0.7)
+    assert calibrated(0.0) == 0.0 and calibrated(1.0) == pytest.approx(1.0)
+    assert calibrated(0.3) == pytest.approx(0.7)
     raw = [i / 20 for i in range(21)]
-    mapped = [calibrated(r, 0.3) for r in raw]
+    mapped = [calibrated(r) for r in raw]
     assert mapped == sorted(mapped) and len(set(mapped)) == len(mapped)

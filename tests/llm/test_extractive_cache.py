@@ -1,4 +1,5 @@
-"""The offline answerer embeds each memory sentence once, within a bounded cache."""
+"""The offline answerer embeds each memory sentence once, within a bounded cache; it splits
+sentences by the rule the whole project shares."""
 
 from __future__ import annotations
 
@@ -49,3 +50,15 @@ def test_cache_is_bounded() -> None:
     answerer.generate(prompt("Do you kayak?"))
     # Two sentences, room for one: the evicted one is embedded again.
     assert len(encoder.embedded) == 3
+
+
+def test_a_memory_sentence_is_split_by_the_shared_rule() -> None:
+    encoder = CountingEncoder()
+    text = "- My supervisor was Dr. Helena Bergqvist. We met in 2013.\n1. I paddle a sea kayak."
+    fact = Passage("semantic", "education.md", "Education", text, 0.9)
+    ExtractiveAnswerer(encoder).generate(Prompt("system", (), "Who?", "Maya", facts=(fact,)))
+    assert encoder.embedded == [
+        "My supervisor was Dr. Helena Bergqvist.",
+        "We met in 2013.",
+        "I paddle a sea kayak.",
+    ]

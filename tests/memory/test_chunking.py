@@ -53,6 +53,20 @@ def test_long_headingless_file_respects_size_and_overlap() -> None:
     assert all(c.text.endswith(".") for c in chunks)
 
 
+def test_a_cut_never_falls_between_a_title_and_a_name() -> None:
+    text = " ".join(f"Talk {i} was about quality with Dr. Helena Bergqvist." for i in range(30))
+    chunks = chunk_markdown(text, 120, 30)
+    assert len(chunks) > 5
+    assert all(c.text.endswith("Dr. Helena Bergqvist.") for c in chunks)
+
+
+def test_a_closing_quote_stays_with_its_sentence() -> None:
+    text = " ".join(f'Project {i} was called "Thing {i}."' for i in range(40))
+    chunks = chunk_markdown(text, 200, 40)
+    assert len(chunks) > 5
+    assert all(c.text.endswith('."') for c in chunks)
+
+
 def test_one_giant_word_is_cut_hard_but_completely() -> None:
     chunks = chunk_markdown("x" * 2500, 1000, 100)
     assert all(len(c.text) <= 1000 for c in chunks)

@@ -22,9 +22,9 @@ from twinself.embedding.embedder import CachedEmbedder, Embedder
 from twinself.llm.base import Generation, GenerationStream, Passage, Prompt, TokenUsage
 from twinself.llm.base import estimate_tokens as estimate
 from twinself.llm.messages import prompt_text
+from twinself.text.sentences import split_sentences
 
 _BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 _MIN_SENTENCE_CHARS = 12
 _WORD = re.compile(r"[^\W_]+")
 # Words that say nothing about a question's topic.
@@ -62,8 +62,7 @@ def fact_sentences(facts: Sequence[Passage]) -> list[_Candidate]:
             line = _BULLET.sub("", line).strip()
             if not line or line.startswith(("#", "|", "```")):
                 continue
-            for sentence in _SENTENCE_END.split(line):
-                sentence = sentence.strip()
+            for sentence in split_sentences(line):
                 key = sentence.lower()
                 if len(sentence) >= _MIN_SENTENCE_CHARS and key not in seen:
                     seen.add(key)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from twinself.text.sentences import sentence_ends
+
 _HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
 HEADING_SEPARATOR = " > "
@@ -60,9 +62,9 @@ def _cut_point(text: str, start: int, limit: int) -> int:
         at = window.rfind(pattern)
         if at != -1:
             return window_start + at + len(pattern)
-    sentence_ends = [m.end() for m in re.finditer(r"[.!?…。]['\")\]]?\s", window)]
-    if sentence_ends:
-        return window_start + sentence_ends[-1]
+    ends = sentence_ends(text, window_start, limit - 1)
+    if ends:
+        return ends[-1] + 1  # past the white space after the full stop
     at = max(window.rfind(" "), window.rfind("\t"))
     if at != -1:
         return window_start + at + 1

@@ -1,0 +1,280 @@
+"""Answer relevancy, offline: how well each statement of an answer addresses the question.
+
+A statement is relevant when it addresses the question's focus AND gives the kind of fact the
+question asks for. Embedding closeness alone cannot do it: "My first marathon was Valencia" is
+as close to "What's your fastest marathon time?" as "My fastest marathon is 3:27", and "In
+August 2012." is far from "When did you move to Canada?". Each statement is scored from four
+signals:
+- answer type: the kind of fact the question asks for, a time, a place, a name ...
+  (`judge_answer_types`);
+- focus: the question's content words, lightly stemmed (stop words, the wh-phrase, auxiliaries
+  and light verbs such as "get" or "keep" dropped; selectors such as "fastest", "first" or
+  "favourite" count double, words of its setting, "at the hackathon", "before going
+  freelance", half). Their weighted share in the statement (an opening "it", "that", "she"
+  stands for the question's first one) is averaged with the statement's embedding cosine to
+  the question (ramped from 0.1 -> 0 to 0.9 -> 1);
+- directness: a statement that gives the asked-for kind of fact and little else answers the
+  question without repeating its words ("That happened in January 2018."): 1 / (1 + its
+  words that are neither focus words, nor the answer, nor times and amounts, nor, for a place,
+  its description "on the north bank of the river"). For an open question only a bare noun
+  phrase up front ("Wingspan, partly because ...") counts as the answer;
+- contrast: a statement about another item of the same kind ("my first marathon" for "your
+  fastest marathon"), another year than the question's, or the other side of its time frame
+  ("since going freelance" for "before going freelance") is about something else.
+Relevance = 1 - (1 - focus) * (1 - directness), either is evidence; times 0.25 if the
+statement lacks the asked-for kind of fact or is a contrast. An honest "I don't know" counts as
+relevant, as in DeepEval. The answer's score is the mean over its statements, calibrated.
+The method was designed on the first 19 cases of benchmarks/judge_cases.json; see
+benchmarks/judge_agreement.py for how the other cases were used and its figures per part.
+Limits: it has no grammar and no world knowledge, so an open question ("What does Surdeg
+do?", "Why ...?") answered in other words than the question's can lose to a statement that
+repeats the question's words about something else.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from twinself.evaluation.judge_answer_types import (
+    WH_PHRASE,
+    YEAR,
+    answer_spans,
+    expected_answer_type,
+    fact_words,
+    question_sentence,
+)
+from twinself.evaluation.judge_words import (
+    LIGHT,
+    STOP,
+    TOKEN,
+    UNCERTAIN,
+    Word,
+    content_words,
+    matches,
+    normalise,
+    plain,
+    same_word,
+    selector,
+)
+
+# The statement-question cosine that counts as no / as full semantic closeness.
+_SIMILARITY_LOW, _SIMILARITY_HIGH = 0.1, 0.9
+_SEMANTIC_WEIGHT = 0.5  # the cosine's share against focus-word coverage
+# What is left of a statement that lacks the asked-for kind of fact or is about another item.
+_OFF_TARGET = 0.25
+_PASS_POINT = 0.30  # the raw relevancy mapped to the pass mark (see `calibrated`)
+_PASS_MARK = 0.7  # the default EVAL_RELEVANCY_THRESHOLD
+
+# A question's setting: words after these ("at the hackathon", "in your band", "before going
+# freelance") count half; an off-topic answer in the same voice often shares its setting.
+_ADJUNCT_START = frozenset(
+    """in at on to for with from during across along about of into onto over under through
+    after before since until without within near by around between among toward towards via
+    behind beside next""".split()
+)
+_ANAPHOR = re.compile(r"^\s*(?:it|its|that|this|she|he|they|her|his|their)\b", re.I)
+_LOCATIVE = frozenset(
+    """in at on near next by around outside inside behind beside between along across over
+    under opposite""".split()
+)
+_DETERMINERS = frozenset("a an the my your our his her their its this that these those".split())
+_FRAME = re.compile(r"\b(before|after|since|until)\s+((?:[\w'-]+\s*){1,4})", re.I)
+_OTHER_SIDE = {
+    "before": ("after", "since"),
+    "until": ("after", "since"),
+    "after": ("before",),
+    "since": ("before",),
+}
+_OPENING = re.compile(r"^\s*([^,:;()\u2013\u2014]+?)\s*(?:[,:;(\u2013\u2014]|[.!?]?\s*$)")
+_PHRASE_GLUE = frozenset("a an the and of &".split())
+
+
+def _opening_phrase(statement: str) -> list[str]:
+    """The statement's opening, if it is a bare noun phrase of one to four words ("Bass
+    guitar: that's my role", "Godot."): an elliptical answer. Empty otherwise."""
+    match = _OPENING.match(plain(statement))
+    if not match:
+        return []
+    tokens = [normalise(t) for t in TOKEN.findall(match.group(1))]
+    if not 1 <= len(tokens) <= 4 or tokens[0] in _PHRASE_GLUE - {"a", "an", "the"}:
+        return []
+    if any((t in STOP and t not in _PHRASE_GLUE) or t in LIGHT for t in tokens):
+        return []
+    return [match.group(1)]
+
+
+@dataclass(frozen=True)
+class Focus:
+    kind: str | None
+    terms: dict[str, float]  # stem (or selector group) -> weight
+    selected: tuple[tuple[str, str], ...]  # (selector group, stem of the noun it picks)
+    frame: tuple[str, tuple[str, ...]] | None  # ("before", stems of "going freelance")
+    years: frozenset[str]  # "Which conference did you speak at in 2024?"
+    subject: str | None  # the first content word outside the setting: "book" in "When was
+    # your book published?", what "it" in an answer refers to
+
+
+def question_focus(question: str) -> Focus:
+    kind = expected_answer_type(question)
+    asked = WH_PHRASE.sub(" ", question_sentence(question))
+    words = content_words(asked)
+    setting = _setting_positions(asked)
+    terms: dict[str, float] = {}
+    for word in words:
+        weight = 2.0 if selector(word.text) else 1.0
+        if word.position in setting:
+            weight /= 2
+        terms[word.stem] = max(terms.get(word.stem, 0.0), weight)
+    selected = tuple(
+        (word.stem, noun.stem)
+        for index, word in enumerate(words)
+        if selector(word.text)
+        for noun in _following(words, index)
+    )
+    frame = None
+    if match := _FRAME.search(plain(question)):
+        frame = (match.group(1).lower(), tuple(w.stem for w in content_words(match.group(2))))
+    years = frozenset(re.findall(YEAR, question))
+    subject = next(
+        (w.stem for w in words if w.position not in setting and not selector(w.text)), None
+    )
+    return Focus(kind, terms, selected, frame, years, subject)
+
+
+def _setting_positions(text: str, starts: frozenset[str] = _ADJUNCT_START) -> set[int]:
+    """Token positions of the content words in prepositional phrases and time clauses:
+    "hackathon" in "What did you win at the hackathon?". With `starts=_LOCATIVE`, only the
+    phrases that say where: "on the north bank of the river", not "to work"."""
+    text = re.sub(r"n't\b", " not", plain(text))
+    positions, inside, previous = set(), False, ""
+    for position, token in enumerate(TOKEN.findall(text)):
+        word = normalise(token)
+        if word in starts:
+            inside = True
+        elif word in STOP and not (
+            word in _DETERMINERS or word == "of" or (word == "to" and previous == "next")
+        ):
+            inside = False
+        elif inside and word not in STOP:
+            positions.add(position)
+        previous = word
+    return positions
+
+
+def _following(words: Sequence[Word], index: int) -> list[Word]:
+    """The next two content words, if they are close: the noun a selector picks out."""
+    start = words[index].position
+    return [w for w in words[index + 1 : index + 3] if w.position - start <= 3]
+
+
+def _contrast(focus: Focus, statement: str, words: Sequence[Word]) -> bool:
+    """Is the statement about another item ("my first marathon" for "your fastest marathon")
+    or the other side of the question's time frame ("since" for "before going freelance")?"""
+    groups = {group for group, _ in focus.selected}
+    if focus.selected and not any(w.stem in groups for w in words):
+        for index, word in enumerate(words):
+            if selector(word.text) and any(
+                same_word(noun, following.stem)
+                for following in _following(words, index)
+                for _, noun in focus.selected
+            ):
+                return True
+    if focus.years:
+        years = set(re.findall(YEAR, statement))
+        if years and not years & focus.years:  # "my first talk was in 2021"
+            return True
+    if focus.frame and focus.frame[1]:
+        marker, clause = focus.frame
+        for match in _FRAME.finditer(statement):
+            if match.group(1).lower() in _OTHER_SIDE.get(marker, ()):
+                said = content_words(match.group(2))
+                if any(same_word(term, w.stem) for term in clause for w in said):
+                    return True
+    return False
+
+
+def _ramp(value: float, low: float, high: float) -> float:
+    return min(1.0, max(0.0, (value - low) / (high - low)))
+
+
+@dataclass(frozen=True)
+class StatementVerdict:
+    statement: str
+    relevance: float
+    note: str
+
+
+_KIND_NAMES = {"quantity": "number"}  # what a "quantity" is called in a note
+
+
+def calibrated(raw: float) -> float:
+    """Stretch the raw relevancy so its best cut lands on the pass mark; order is unchanged.
+
+    Raw scores run low: on the 86 labelled cases (benchmarks/judge_cases.json) only 38 relevant
+    answers reached 0.7. The cut that best separates relevant from off-topic answers is 0.30
+    (balanced accuracy 0.73: 77/86 relevant pass, 37/86 off-topic pass), so 0.30 -> 0.7,
+    piecewise linear, keeping 0 and 1 in place.
+    """
+    if raw <= _PASS_POINT:
+        return _PASS_MARK * raw / _PASS_POINT
+    return _PASS_MARK + (1.0 - _PASS_MARK) * (raw - _PASS_POINT) / (1.0 - _PASS_POINT)
+
+
+def relevancy_reason(verdicts: Sequence[StatementVerdict], raw: float) -> str:
+    weakest = min(verdicts, key=lambda v: v.relevance)
+    return (
+        f"{len(verdicts)} statement(s), mean statement relevance {raw:.2f}; "
+        f"least relevant: {weakest.statement[:120]!r}"
+        + (f" ({weakest.note})" if weakest.note else "")
+    )
+
+
+def statement_verdict(
+    focus: Focus, question: str, statement: str, similarity: float
+) -> StatementVerdict:
+    """How relevant one statement of the answer is; `similarity` is its embedding's cosine to
+    the question's."""
+    # An honest "I don't know" answers the question (DeepEval counts it as relevant).
+    if UNCERTAIN.search(statement):
+        return StatementVerdict(statement, 1.0, "says it does not know")
+    words = content_words(statement)
+    total = sum(focus.terms.values())
+    covered = {t for t in focus.terms if any(matches(t, w) for w in words)}
+    if focus.subject and _ANAPHOR.match(statement):  # "It came out ..." names the subject
+        covered.add(focus.subject)
+    coverage = sum(focus.terms[t] for t in covered) / total if total else 0.0
+    blend = (
+        _SEMANTIC_WEIGHT * _ramp(similarity, _SIMILARITY_LOW, _SIMILARITY_HIGH)
+        + (1 - _SEMANTIC_WEIGHT) * coverage
+    )
+    spans = answer_spans(statement, focus.kind, question)
+    # For an open question, only a bare noun phrase up front ("Wingspan, partly because
+    # ...") marks an answer to it.
+    direct = spans if focus.kind is not None else _opening_phrase(statement)
+    directness = 0.0
+    if direct:
+        answer_words = fact_words(statement) | {
+            normalise(t) for span in direct for t in TOKEN.findall(span)
+        }
+        # A place is described with prepositions: "on the north bank of the river".
+        described = _setting_positions(statement, _LOCATIVE) if focus.kind == "place" else set()
+        other = [
+            w
+            for w in words
+            if w.text not in answer_words
+            and w.position not in described
+            and w.text not in _LOCATIVE
+            and not any(matches(t, w) for t in focus.terms)
+        ]
+        directness = 1 / (1 + len(other))
+    relevance = 1 - (1 - blend) * (1 - directness)
+    note = ""
+    if focus.kind is not None and not spans:
+        relevance *= _OFF_TARGET
+        note = f"gives no {_KIND_NAMES.get(focus.kind, focus.kind)}, which the question asks for"
+    elif _contrast(focus, statement, words):
+        relevance *= _OFF_TARGET
+        note = "about another item or time than the one asked about"
+    return StatementVerdict(statement, round(relevance, 4), note)
