@@ -22,6 +22,11 @@ class Embedder(Protocol):
     def embed_query(self, text: str) -> list[float]: ...
 
 
+def similarity(a: Sequence[float], b: Sequence[float]) -> float:
+    """Cosine similarity of two embeddings; they are normalised, so it is their dot product."""
+    return sum(x * y for x, y in zip(a, b, strict=True))
+
+
 class CachedEmbedder:
     """An LRU cache of document embeddings in front of an embedder; thread-safe.
 

@@ -215,7 +215,8 @@ def calibrated(raw: float) -> float:
     Raw scores run low: on the 86 labelled cases (benchmarks/judge_cases.json) only 38 relevant
     answers reached 0.7. The cut that best separates relevant from off-topic answers is 0.30
     (balanced accuracy 0.73: 77/86 relevant pass, 37/86 off-topic pass), so 0.30 -> 0.7,
-    piecewise linear, keeping 0 and 1 in place.
+    piecewise linear, keeping 0 and 1 in place. After the map the benchmark counts 76/86 and
+    36/86 at 0.7: a raw score at the cut can land a hair below 0.7 in floating point.
     """
     if raw <= _PASS_POINT:
         return _PASS_MARK * raw / _PASS_POINT

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from twinself.embedding.embedder import Embedder
+from twinself.embedding.embedder import Embedder, similarity
 from twinself.evaluation.judge_faithfulness import (
     ClaimVerdict,
     claim_verdict,
@@ -40,10 +40,6 @@ class JudgeScore:
     verdicts: tuple[ClaimVerdict, ...] | tuple[StatementVerdict, ...] = ()
 
 
-def _dot(a: Sequence[float], b: Sequence[float]) -> float:
-    return sum(x * y for x, y in zip(a, b, strict=True))
-
-
 class LocalJudge:
     def __init__(self, encoder: Embedder) -> None:
         self._encoder = encoder
@@ -59,7 +55,7 @@ class LocalJudge:
         claim_vectors = self._encoder.embed_documents(claims)
         context_vectors = self._encoder.embed_documents(context_sentences)
         verdicts = tuple(
-            claim_verdict(claim, max(_dot(vector, c) for c in context_vectors), known)
+            claim_verdict(claim, max(similarity(vector, c) for c in context_vectors), known)
             for claim, vector in zip(claims, claim_vectors, strict=True)
         )
         score = sum(v.supported for v in verdicts) / len(verdicts)
@@ -73,7 +69,7 @@ class LocalJudge:
         question_vector = self._encoder.embed_query(question)
         vectors = self._encoder.embed_documents(statements)
         verdicts = tuple(
-            statement_verdict(focus, question, statement, _dot(question_vector, vector))
+            statement_verdict(focus, question, statement, similarity(question_vector, vector))
             for statement, vector in zip(statements, vectors, strict=True)
         )
         raw = sum(v.relevance for v in verdicts) / len(verdicts)

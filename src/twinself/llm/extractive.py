@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from twinself.embedding.embedder import CachedEmbedder, Embedder
+from twinself.embedding.embedder import CachedEmbedder, Embedder, similarity
 from twinself.llm.base import Generation, GenerationStream, Passage, Prompt, TokenUsage
 from twinself.llm.base import estimate_tokens as estimate
 from twinself.llm.messages import prompt_text
@@ -92,10 +92,6 @@ def topic_words_found(question: str, facts: Sequence[Passage]) -> bool:
     return bool(topic & vocabulary)
 
 
-def _dot(a: Sequence[float], b: Sequence[float]) -> float:
-    return sum(x * y for x, y in zip(a, b, strict=True))
-
-
 def _complete(text: str) -> str:
     return text if text.endswith((".", "!", "?", ":", ")")) else f"{text}."
 
@@ -139,7 +135,7 @@ class ExtractiveAnswerer:
             return DONT_KNOW
         vectors = self._embed([c.text for c in candidates])
         scored = sorted(
-            ((_dot(question, v), c) for v, c in zip(vectors, candidates, strict=True)),
+            ((similarity(question, v), c) for v, c in zip(vectors, candidates, strict=True)),
             key=lambda item: item[0],
             reverse=True,
         )
@@ -163,7 +159,7 @@ class ExtractiveAnswerer:
             return None
         vectors = self._embed([q for q, _ in pairs])
         score, answer = max(
-            ((_dot(question, v), a) for v, (_, a) in zip(vectors, pairs, strict=True)),
+            ((similarity(question, v), a) for v, (_, a) in zip(vectors, pairs, strict=True)),
             key=lambda item: item[0],
         )
         return answer if score >= self._min_example else None
