@@ -9,7 +9,11 @@ import typer
 from rich.table import Table
 
 from twinself.cli.common import console, handle_errors, load_settings
-from twinself.memory.version_builder import activate, cleanup, diff_versions
+from twinself.memory.version_lifecycle import (
+    activate_version,
+    diff_versions,
+    remove_old_versions,
+)
 from twinself.memory.versions import VersionRegistry
 
 versions_app = typer.Typer(
@@ -67,13 +71,13 @@ def show(version_id: str = typer.Argument(..., help="The version id.")) -> None:
     typer.echo(json.dumps(payload, indent=2))
 
 
-def activate_version(version_id: str = typer.Argument(..., help="The version id.")) -> None:
+def activate(version_id: str = typer.Argument(..., help="The version id.")) -> None:
     """Make a version the active memory; a running server switches within seconds.
 
     Example:
         twinself versions activate v2_20261127_120000
     """
-    version = activate(load_settings(), version_id)
+    version = activate_version(load_settings(), version_id)
     console.print(f"Active memory: {version.id}.")
 
 
@@ -89,7 +93,7 @@ def rollback(
         twinself versions rollback v1_20261127_120000
         twinself versions rollback v1_20261127_120000 --data-only
     """
-    version = activate(load_settings(), version_id, data_only=data_only)
+    version = activate_version(load_settings(), version_id, data_only=data_only)
     kept = " (the system prompt stays as it was)" if data_only else ""
     console.print(f"Rolled back: the active memory is {version.id}{kept}.")
 
@@ -130,7 +134,7 @@ def cleanup_versions(
     Example:
         twinself versions cleanup --keep 3
     """
-    removed = cleanup(load_settings(), keep)
+    removed = remove_old_versions(load_settings(), keep)
     console.print(
         f"Removed {len(removed)} version(s)" + (f": {', '.join(removed)}" if removed else ".")
     )
@@ -139,7 +143,7 @@ def cleanup_versions(
 def register(app: typer.Typer) -> None:
     versions_app.command("list")(handle_errors(list_versions))
     versions_app.command("show")(handle_errors(show))
-    versions_app.command("activate")(handle_errors(activate_version))
+    versions_app.command("activate")(handle_errors(activate))
     versions_app.command("rollback")(handle_errors(rollback))
     versions_app.command("diff")(handle_errors(diff))
     versions_app.command("cleanup")(handle_errors(cleanup_versions))
