@@ -16,7 +16,8 @@ from tests.conftest import SettingsFactory
 from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder
 from twinself.errors import DataValidationError
 from twinself.memory.manifest import load_manifest
-from twinself.memory.version_builder import activate, cleanup, create_version, diff_versions
+from twinself.memory.version_builder import create_version
+from twinself.memory.version_lifecycle import activate_version, diff_versions, remove_old_versions
 from twinself.memory.versions import (
     BuildInProgress,
     RegistryCorrupt,
@@ -72,7 +73,7 @@ def test_a_new_version_embeds_only_what_changed_and_leaves_the_old_one_alone(
 
     # Each version answers from its own facts.
     for version, knows_bees in ((second.version.id, True), (first.version.id, False)):
-        activate(settings, version)
+        activate_version(settings, version)
         runtime = TwinRuntime.open(settings, embedder)
         try:
             answer = runtime.twin().answer("Do you keep bees?")
@@ -123,14 +124,14 @@ def test_an_interrupted_build_is_reaped_and_cleanup_keeps_active_and_parent(
     assert not (registry.root / "v9_20260101_000000").exists()
     assert state.active == ids[-1]
 
-    activate(settings, ids[1])  # the active one is not the newest
-    removed = cleanup(settings, keep=1)
+    activate_version(settings, ids[1])  # the active one is not the newest
+    removed = remove_old_versions(settings, keep=1)
     kept = [v.id for v in registry.load().versions]
     assert set(kept) == {ids[1], ids[0], ids[2]} - set(removed)
     assert ids[1] in kept and ids[0] in kept  # active and its parent
     assert "v9_20260101_000000" in removed
     with pytest.raises(VersionError, match="No version"):
-        activate(settings, "v9_20260101_000000")
+        activate_version(settings, "v9_20260101_000000")
 
 
 def test_a_corrupt_or_missing_registry_is_explained_never_recreated(
@@ -214,11 +215,11 @@ def test_a_version_keeps_its_system_prompt_and_data_only_rollback_keeps_todays(
             runtime.close()
 
     assert persona_and_bees() == ("Maya L.", True)
-    activate(settings, v1, data_only=True)
+    activate_version(settings, v1, data_only=True)
     assert persona_and_bees() == ("Maya L.", False)  # v1's memory, today's prompt
-    activate(settings, v1)
+    activate_version(settings, v1)
     assert persona_and_bees() == ("Maya Lindqvist", False)  # v1 whole
-    activate(settings, v2)
+    activate_version(settings, v2)
     assert persona_and_bees() == ("Maya L.", True)
 
 

@@ -23,7 +23,8 @@ from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder
 from twinself.memory.builder import build_memory_builder
 from twinself.memory.documents import MemoryType, collection_name
 from twinself.memory.store import build_vector_store
-from twinself.memory.version_builder import activate, cleanup, create_version
+from twinself.memory.version_builder import create_version
+from twinself.memory.version_lifecycle import activate_version, remove_old_versions
 from twinself.memory.versions import VersionInfo, VersionRegistry
 from twinself.twin.factory import TwinRuntime
 
@@ -95,7 +96,7 @@ def test_versions_are_suffixed_collections_behind_aliases_switched_on_activation
     # A reader that knows nothing of versions reads the active one through the plain name.
     assert "beehives" in top_text(client, semantic, embedder)
 
-    activate(settings, v1.version.id)  # rollback
+    activate_version(settings, v1.version.id)  # rollback
     assert aliases(client)[semantic] == f"{semantic}__{v1.version.id}"
     assert "beehives" not in top_text(client, semantic, embedder)
     runtime = TwinRuntime.open(settings, embedder)
@@ -187,7 +188,7 @@ def test_failed_builds_and_cleanup_drop_their_collections_never_the_active_ones(
     assert registry.load().get(dead).status == "failed"
     assert not any(name.endswith(dead) for name in collections(client))
 
-    removed = cleanup(settings, keep=1)
+    removed = remove_old_versions(settings, keep=1)
     assert set(removed) == {v1, dead}  # v3 active and newest, v2 its parent
     left = collections(client)
     assert not any(name.endswith(v1) for name in left)

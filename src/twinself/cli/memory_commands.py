@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,14 +20,15 @@ from twinself.cli.common import (
     progress_bar,
 )
 from twinself.config.settings import Settings
-from twinself.errors import ConfigurationError, TwinselfError
+from twinself.errors import ConfigurationError
 from twinself.memory.validation import validate_data_dir
 from twinself.memory.versions import VersionRegistry, active_location
 
 if TYPE_CHECKING:
-    from twinself.evaluation.gate import GateThresholds
-    from twinself.memory.builder import RebuildPlan, RebuildReport
+    from twinself.evaluation.gate import SummaryRunLogger
+    from twinself.memory.builder import ProgressReporter, RebuildPlan, RebuildReport
     from twinself.memory.vector_store import VectorStore
+    from twinself.release.workflow import GateRequest, ReleaseResult
 
 
 def validate() -> None:
@@ -73,16 +76,19 @@ def _summary_table(plan: RebuildPlan, report: RebuildReport | None) -> Table:
     return table
 
 
-def _plan_as_json(plan: RebuildPlan, report: RebuildReport | None) -> str:
+def _changes_summary(
+    plan: RebuildPlan, report: RebuildReport | None, *, dry_run: bool
+) -> dict[str, object]:
+    """The `--json` summary of a build; the caller adds to it and prints it once."""
     payload: dict[str, object] = {
         "changes": {m.value: c.to_dict() for m, c in plan.changes.items()},
-        "dry_run": report is None,
+        "dry_run": dry_run,
     }
     if report is not None:
         payload["points"] = {m.value: n for m, n in report.points.items()}
         payload["embedded_chunks"] = report.embedded_chunks
         payload["seconds"] = round(report.seconds, 3)
-    return json.dumps(payload)
+    return payload
 
 
 def rebuild(
@@ -127,6 +133,7 @@ def rebuild(
     from twinself.evaluation.gate import GateThresholds
     from twinself.memory.builder import build_memory_builder
     from twinself.memory.store import build_vector_store
+    from twinself.release.workflow import GateRequest
 
     settings = load_settings()
     versioned = VersionRegistry(settings.home).exists()
@@ -134,7 +141,10 @@ def rebuild(
     if gate is None and thresholds != GateThresholds():
         raise ConfigurationError("--min-faithfulness/--min-relevancy/... need --gate FILE.")
     if (create_version or versioned or gate is not None) and not dry_run:
-        _create_version(settings, force, as_json, gate, thresholds)
+        request = None
+        if gate is not None:
+            request = GateRequest(gate, thresholds, _gate_run_logger(settings))
+        _release(settings, force, as_json, request)
         return
     location = active_location(settings) if versioned else None
     builder = build_memory_builder(settings, location)
@@ -146,7 +156,7 @@ def rebuild(
             if store is not None:
                 store.close()
         if as_json:
-            typer.echo(_plan_as_json(plan, None))
+            typer.echo(json.dumps(_changes_summary(plan, None, dry_run=True)))
         else:
             console.print(_summary_table(plan, None))
             console.print("Dry run: nothing was written.")
@@ -164,7 +174,7 @@ def rebuild(
     finally:
         store.close()
     if as_json:
-        typer.echo(_plan_as_json(plan, report))
+        typer.echo(json.dumps(_changes_summary(plan, report, dry_run=False)))
         return
     console.print(_summary_table(plan, report))
     verb = "Rebuilt" if plan.has_changes else "Nothing changed;"
@@ -173,93 +183,79 @@ def rebuild(
     )
 
 
-def _create_version(
-    settings: Settings,
-    force: bool,
-    as_json: bool,
-    gate: Path | None,
-    thresholds: GateThresholds,
-) -> None:
-    from twinself.evaluation.gate import run_gate
-    from twinself.evaluation.question_set import load_question_set
-    from twinself.memory.builder import build_memory_builder
-    from twinself.memory.version_builder import activate, create_version
+class _TerminalDisplay:
+    """A release's slow steps on stderr: a bar while building, a spinner while gating."""
 
-    build_memory_builder(settings).validate()  # before the slow model load
-    questions = load_question_set(gate) if gate is not None else None
-    embedder = loading_embedder(settings)
-    with progress_bar() as progress:
-        build = create_version(
-            settings, embedder, force=force, progress=progress, activate=questions is None
+    def building(self) -> AbstractContextManager[ProgressReporter | None]:
+        return progress_bar()
+
+    def gating(self, questions: int) -> AbstractContextManager[object]:
+        return err_console.status(f"Gate: answering and judging {questions} question(s)...")
+
+
+def _gate_run_logger(settings: Settings) -> Callable[[], SummaryRunLogger]:
+    def build() -> SummaryRunLogger:
+        # MLflow loads only when a version is gated.
+        from twinself.pipeline.mlflow_sink import EVALUATION_SETS, build_run_sink
+
+        return build_run_sink(settings, EVALUATION_SETS)
+
+    return build
+
+
+def _release(settings: Settings, force: bool, as_json: bool, gate: GateRequest | None) -> None:
+    from twinself.release.workflow import GateFailed, release_new_version
+
+    try:
+        result = release_new_version(
+            settings,
+            lambda: loading_embedder(settings),
+            force=force,
+            gate=gate,
+            display=_TerminalDisplay(),
         )
-    version = build.version
-    if build.report is None:
+    except GateFailed as rejected:
+        _show_release(rejected.result, as_json)  # the verdict, then the error and exit 1
+        raise
+    _show_release(result, as_json)
+
+
+def _show_release(result: ReleaseResult, as_json: bool) -> None:
+    version = result.version
+    if result.report is None:
         if as_json:
-            typer.echo(
-                json.dumps(
-                    {
-                        **json.loads(_plan_as_json(build.plan, None)),
-                        "dry_run": False,
-                        "version": version.id,
-                        "created": False,
-                    }
-                )
-            )
+            payload = _changes_summary(result.plan, None, dry_run=False)
+            typer.echo(json.dumps({**payload, "version": version.id, "created": False}))
         else:
             console.print(f"Nothing changed; the active memory stays {version.id}.")
         return
-    verdict = None
-    if questions is not None and gate is not None:
-        # MLflow loads only when gating.
-        from twinself.pipeline.mlflow_sink import EVALUATION_SETS, build_run_sink
-
-        registry = VersionRegistry(settings.home)
-        with err_console.status(f"Gate: answering and judging {len(questions)} question(s)..."):
-            verdict = run_gate(
-                settings,
-                embedder,
-                registry.location(version.id),
-                registry.location(version.parent) if version.parent else None,
-                questions,
-                thresholds,
-                gate,
-                build_run_sink(settings, EVALUATION_SETS),
-            )
-        activate(settings, version.id, verdict.summary(), make_active=verdict.passed)
     if as_json:
-        payload = json.loads(_plan_as_json(build.plan, build.report))
-        extra = {"gate": verdict.summary()} if verdict else {}
-        typer.echo(json.dumps({**payload, "version": version.id, **extra}))
-    else:
-        console.print(_summary_table(build.plan, build.report))
-        console.print(
-            f"Built version {version.id} (parent {version.parent or 'none'}) in "
-            f"{build.report.seconds:.1f}s."
-        )
-        if verdict is not None:
-            console.print(json.dumps(verdict.summary()["candidate"]), highlight=False)
-    if verdict is not None and not verdict.passed:
-        raise GateFailed(
-            f"Version {version.id} failed the gate ({'; '.join(verdict.failures)}) and was not "
-            f"activated; {version.parent or 'the previous memory'} stays active. Results: MLflow "
-            f"run {verdict.run_id}. `twinself versions activate {version.id}` uses it anyway."
-        )
-    if not as_json:
+        payload = _changes_summary(result.plan, result.report, dry_run=False)
+        payload["version"] = version.id
+        if result.verdict is not None:
+            payload["gate"] = result.verdict.summary()
+        typer.echo(json.dumps(payload))
+        return
+    console.print(_summary_table(result.plan, result.report))
+    console.print(
+        f"Built version {version.id} (parent {version.parent or 'none'}) in "
+        f"{result.report.seconds:.1f}s."
+    )
+    if result.verdict is not None:
+        console.print(json.dumps(result.verdict.summary()["candidate"]), highlight=False)
+    if result.activated:
         console.print(f"Version {version.id} is now the active memory.")
-
-
-class GateFailed(TwinselfError):
-    """A new version did not pass the evaluation gate."""
 
 
 def _existing_store(settings: Settings) -> VectorStore | None:
     """A dry run must not create the embedded store folder; a server store is just opened."""
-    from twinself.memory.store import build_vector_store, store_exists
+    from twinself.memory.version_storage import build_version_storage
 
     location = active_location(settings)
-    if not store_exists(settings, location):
+    storage = build_version_storage(settings)
+    if not storage.exists(location):
         return None
-    return build_vector_store(settings, location)
+    return storage.open(location)
 
 
 def register(app: typer.Typer) -> None:

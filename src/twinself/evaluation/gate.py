@@ -18,7 +18,8 @@ from twinself.embedding.embedder import Embedder
 from twinself.errors import MemoryUnavailable
 from twinself.evaluation.judges import build_judge
 from twinself.evaluation.question_set import QuestionSetReport, SetQuestion, run_question_set
-from twinself.memory.store import build_vector_store, store_exists
+from twinself.memory.store import build_vector_store
+from twinself.memory.version_storage import build_version_storage
 from twinself.memory.versions import MemoryLocation
 from twinself.twin.factory import TwinRuntime
 
@@ -109,7 +110,7 @@ def run_gate(
     sink: SummaryRunLogger,
 ) -> GateResult:
     result = GateResult(_report(settings, embedder, candidate, questions), None)
-    if active is not None and store_exists(settings, active):
+    if active is not None and build_version_storage(settings).exists(active):
         try:
             result.active = _report(settings, embedder, active, questions)
         except MemoryUnavailable:

@@ -13,6 +13,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from twinself.errors import TwinselfError
 from twinself.memory.documents import MemoryType
 
 MANIFEST_FORMAT = 1
@@ -51,8 +52,8 @@ class Manifest:
         return sum(r.chunks for r in self.files_of(memory).values())
 
 
-class ManifestCorrupt(ValueError):
-    pass
+class ManifestCorrupt(TwinselfError):
+    """The file hashes of a built memory cannot be read; a rebuild rewrites them."""
 
 
 def load_manifest(path: Path) -> Manifest | None:
@@ -61,7 +62,8 @@ def load_manifest(path: Path) -> Manifest | None:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         if raw.get("format") != MANIFEST_FORMAT:
-            raise ManifestCorrupt(f"unknown manifest format {raw.get('format')!r}")
+            # Caught below with the other unreadable cases, so the message names the file.
+            raise ValueError(f"unknown manifest format {raw.get('format')!r}")
         return Manifest(
             # A manifest from before store layouts were recorded describes an older layout.
             build=BuildSettings(**{"store_layout": "", **raw["build"]}),
@@ -71,8 +73,11 @@ def load_manifest(path: Path) -> Manifest | None:
             },
             built_at=str(raw.get("built_at", "")),
         )
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ManifestCorrupt(f"{path} is unreadable ({exc})") from exc
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ManifestCorrupt(
+            f"{path} is unreadable ({exc}); `twinself rebuild --force` rebuilds the memory and "
+            "rewrites it."
+        ) from exc
 
 
 def save_manifest(path: Path, manifest: Manifest) -> None:

@@ -186,11 +186,6 @@ class QdrantVectorStore:
         self._client.close()
 
 
-def store_exists(settings: Settings, location: MemoryLocation) -> bool:
-    """Can `location`'s store be opened without creating it (always, on a server)?"""
-    return bool(settings.qdrant_url) or location.qdrant_path.exists()
-
-
 def build_vector_store(
     settings: Settings, location: MemoryLocation | None = None
 ) -> QdrantVectorStore:

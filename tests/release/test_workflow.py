@@ -1,0 +1,135 @@
+"""The release workflow on the real embedded store, model, offline answerer and local judge.
+
+The gate's run goes to a recording logger here; `tests/cli/test_gate.py` runs the same workflow
+through `twinself rebuild` against a real MLflow.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SettingsFactory
+from tests.memory.test_versions import add_bees
+from twinself.embedding.embedder import Embedder
+from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder
+from twinself.errors import DataValidationError
+from twinself.evaluation.gate import GateThresholds, SummaryRunLogger
+from twinself.evaluation.question_set import InvalidQuestionSet
+from twinself.memory.versions import VersionRegistry
+from twinself.release.workflow import GateFailed, GateRequest, release_new_version
+
+QUESTIONS = [
+    {"question": "Where did you study?", "expected_facts": ["Umeå University"]},
+    {"question": "Where do you work?", "expected_facts": ["Solvik"]},
+]
+
+
+class RecordingRunLogger:
+    def __init__(self) -> None:
+        self.runs: list[tuple[str, dict[str, str], dict[str, float]]] = []
+
+    def log_summary_run(
+        self,
+        run_name: str,
+        params: dict[str, str],
+        metrics: dict[str, float],
+        artifacts: dict[str, str],
+    ) -> str:
+        self.runs.append((run_name, params, metrics))
+        return f"run-{len(self.runs)}"
+
+
+class Counted:
+    """A factory that counts its calls: what the workflow builds, and when."""
+
+    def __init__(self, embedder: Embedder, logger: RecordingRunLogger) -> None:
+        self.embedder, self.logger = embedder, logger
+        self.embedders = self.loggers = 0
+
+    def load_embedder(self) -> Embedder:
+        self.embedders += 1
+        return self.embedder
+
+    def run_logger(self) -> SummaryRunLogger:
+        self.loggers += 1
+        return self.logger
+
+
+@pytest.fixture
+def questions(tmp_path: Path) -> Path:
+    path = tmp_path / "questions.json"
+    path.write_text(json.dumps(QUESTIONS), encoding="utf-8")
+    return path
+
+
+def test_bad_data_or_a_bad_question_set_stop_before_the_model_loads(
+    make_settings: SettingsFactory,
+    data_dir: Path,
+    embedder: SentenceTransformerEmbedder,
+    tmp_path: Path,
+) -> None:
+    settings = make_settings()
+    counted = Counted(embedder, RecordingRunLogger())
+    broken = tmp_path / "broken.json"
+    broken.write_text("[{", encoding="utf-8")
+    gate = GateRequest(broken, GateThresholds(), counted.run_logger)
+
+    with pytest.raises(InvalidQuestionSet, match="not valid UTF-8 JSON"):
+        release_new_version(settings, counted.load_embedder, gate=gate)
+    (data_dir / "episodic_data" / "broken.json").write_text("[{", encoding="utf-8")
+    with pytest.raises(DataValidationError, match=r"broken\.json"):
+        release_new_version(settings, counted.load_embedder)
+
+    assert counted.embedders == counted.loggers == 0
+    assert not VersionRegistry(settings.home).exists()
+
+
+@pytest.mark.slow
+def test_a_gated_release_keeps_a_rejected_version_and_activates_a_good_one(
+    make_settings: SettingsFactory,
+    data_dir: Path,
+    embedder: SentenceTransformerEmbedder,
+    questions: Path,
+) -> None:
+    settings = make_settings(llm_provider="offline", eval_judge="local")
+    registry = VersionRegistry(settings.home)
+    logger = RecordingRunLogger()
+    counted = Counted(embedder, logger)
+    strict = GateRequest(questions, GateThresholds(min_fact_recall=1.1), counted.run_logger)
+
+    first = release_new_version(settings, counted.load_embedder)
+    assert first.created and first.activated and first.verdict is None
+    unchanged = release_new_version(settings, counted.load_embedder, gate=strict)
+    assert not unchanged.created and not unchanged.activated
+    assert unchanged.version.id == first.version.id
+    assert counted.loggers == 0  # nothing was built, so nothing was gated or logged
+
+    add_bees(data_dir)
+    with pytest.raises(GateFailed) as failed:
+        release_new_version(settings, counted.load_embedder, gate=strict)
+
+    rejected = failed.value.result
+    assert rejected.created and not rejected.activated
+    assert rejected.verdict is not None and not rejected.verdict.passed
+    assert f"`twinself versions activate {rejected.version.id}`" in str(failed.value)
+    assert "fact_recall" in str(failed.value) and "run-1" in str(failed.value)
+    state = registry.load()
+    assert state.active == first.version.id
+    assert state.get(rejected.version.id).gate["passed"] is False
+    assert [run[0] for run in logger.runs] == [f"gate {rejected.version.id}"]
+
+    (data_dir / "semantic_data" / "garden.md").write_text(
+        "# Garden\n\nI grow tomatoes on the balcony.\n", encoding="utf-8"
+    )
+    lenient = GateRequest(questions, GateThresholds(), counted.run_logger)
+    good = release_new_version(settings, counted.load_embedder, gate=lenient)
+
+    assert good.activated and good.verdict is not None and good.verdict.passed
+    assert good.version.parent == first.version.id  # built from the active, not the rejected
+    assert good.version.gate["run_id"] == "run-2"
+    assert registry.load().active == good.version.id
+    assert logger.runs[1][1]["compared_with"] == first.version.id
+    assert counted.loggers == 2
