@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 from tests.conftest import SettingsFactory
 from tests.memory.test_versions import add_bees
 from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder
-from twinself.memory.version_builder import activate, create_version
+from twinself.memory.version_builder import create_version
+from twinself.memory.version_lifecycle import activate_version
 from twinself.pipeline.outbox import Outbox
 from twinself.server.app import create_app
 from twinself.server.services import ServerServices, build_services
@@ -65,7 +66,7 @@ def test_rollback_under_traffic_switches_without_a_failed_request(
             worker = threading.Thread(target=traffic)
             worker.start()
             time.sleep(1.0)
-            activate(settings, v1)
+            activate_version(settings, v1)
             switched_at = time.monotonic()
             deadline = switched_at + 15
             while client.get("/health").json()["data_version"] != v1:
@@ -78,7 +79,7 @@ def test_rollback_under_traffic_switches_without_a_failed_request(
             final = client.post("/chat", json=QUESTION).json()
             # And forward again while v2's store is still open (grace period): it is reused,
             # not opened a second time (the embedded store's lock would refuse that).
-            activate(settings, v2)
+            activate_version(settings, v2)
             deadline = time.monotonic() + 15
             while client.get("/health").json()["data_version"] != v2:
                 assert time.monotonic() < deadline, "the server did not switch back to v2"
