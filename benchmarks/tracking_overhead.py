@@ -183,10 +183,10 @@ def measure_drain(base: Settings, home: Path, mlflow_uri: str) -> None:
 
     settings = base.model_copy(update={"home": home / "outbox", "mlflow_tracking_uri": mlflow_uri})
     shipper = build_shipper(settings)
-    pending = shipper.outbox.backlog().pending
+    pending = shipper.requests.backlog().pending
     started = time.perf_counter()
     shipped = 0
-    while shipper.outbox.backlog().pending:
+    while shipper.requests.backlog().pending:
         shipped += shipper.ship_pending_records()
     seconds = time.perf_counter() - started
     print(

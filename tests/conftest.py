@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.factories import SettingsFactory
 from twinself.config.settings import Settings, sample_data_dir
 from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder, build_embedder
 from twinself.memory.builder import build_memory_builder
 from twinself.memory.store import QdrantVectorStore, build_vector_store
 from twinself.twin.factory import TwinRuntime
-
-SettingsFactory = Callable[..., Settings]
 
 
 @pytest.fixture(autouse=True)

@@ -12,8 +12,8 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from tests.cli.test_cli import REPO, env  # noqa: F401  (the fixture)
 from tests.fakes.gemini_server import FakeGeminiServer
+from tests.support.paths import REPO
 from twinself.cli.app import app
 
 runner = CliRunner()
@@ -27,7 +27,7 @@ UNFAITHFUL = "I work at Solvik in Oslo as a senior data engineer."
 
 
 def test_evaluate_json_has_the_documented_shape_and_catches_a_changed_fact(
-    env: dict[str, str],  # noqa: F811
+    env: dict[str, str],
 ) -> None:
     good = runner.invoke(app, ["evaluate", "--json", QUESTION, FAITHFUL, CONTEXT])
     bad = runner.invoke(app, ["evaluate", "--json", QUESTION, UNFAITHFUL, CONTEXT])
@@ -44,7 +44,7 @@ def test_evaluate_json_has_the_documented_shape_and_catches_a_changed_fact(
 
 
 def test_evaluate_json_lines_loads_the_judge_once_and_reports_bad_lines(
-    env: dict[str, str],  # noqa: F811
+    env: dict[str, str],
 ) -> None:
     lines = "\n".join(
         [
@@ -64,7 +64,7 @@ def test_evaluate_json_lines_loads_the_judge_once_and_reports_bad_lines(
     assert out[2]["line"] == 3 and "question" in out[2]["error"]
 
 
-def test_evaluate_logs_to_a_run_once(env: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
+def test_evaluate_logs_to_a_run_once(env: dict[str, str], tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}"
     client = MlflowClient(uri)
     experiment = client.create_experiment("manual", artifact_location=(tmp_path / "a").as_uri())
@@ -83,7 +83,7 @@ def test_evaluate_logs_to_a_run_once(env: dict[str, str], tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-def test_twinselfs_troubleshooting_command_works(env: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
+def test_twinselfs_troubleshooting_command_works(env: dict[str, str], tmp_path: Path) -> None:
     """`python scripts/run_deepeval_evaluation.py test test test test` from TwinSelf's docs:
     it evaluates and prints, then says clearly that run `test` does not exist."""
     result = subprocess.run(
@@ -103,7 +103,7 @@ def test_twinselfs_troubleshooting_command_works(env: dict[str, str], tmp_path: 
 
 @pytest.mark.slow
 def test_evaluate_set_answers_judges_and_logs_one_run(
-    env: dict[str, str],  # noqa: F811
+    env: dict[str, str],
     tmp_path: Path,
 ) -> None:
     assert runner.invoke(app, ["rebuild"]).exit_code == 0
@@ -148,7 +148,7 @@ def test_evaluate_set_answers_judges_and_logs_one_run(
 
 
 def test_doctor_checks_the_gemini_judge_with_its_own_key(
-    env: dict[str, str],  # noqa: F811
+    env: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert runner.invoke(app, ["rebuild"]).exit_code == 0

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.cli.test_cli import REPO, env  # noqa: F401  (the fixture)
+from tests.support.paths import REPO
 from twinself.cli.app import app
+from twinself.pipeline.feedback_queue import FeedbackQueue
 from twinself.pipeline.outbox import Outbox
 
 runner = CliRunner()
@@ -20,12 +21,12 @@ runner = CliRunner()
 
 def suggest(home: Path, question: str, answer: str) -> None:
     outbox = Outbox(home / "outbox.sqlite3")
-    outbox.append_feedback(question, "I don't know.", answer, None)
+    FeedbackQueue(outbox).append(question, "I don't know.", answer, None)
     outbox.close()
 
 
 def test_merge_dry_run_then_merge_then_again(
-    env: dict[str, str],  # noqa: F811
+    env: dict[str, str],
     data_dir: Path,
     tmp_path: Path,
 ) -> None:

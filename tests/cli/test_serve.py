@@ -8,28 +8,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
 import pytest
 
-from tests.pipeline.conftest import free_port
+from tests.support.network import free_port
+from tests.support.waiting import answers, wait_until
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).is_success:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"{url} did not come up in {timeout}s")
 
 
 def test_serve_with_mlflow_ui_tracks_a_question_and_stops_cleanly(
@@ -55,44 +44,48 @@ def test_serve_with_mlflow_ui_tracks_a_question_and_stops_cleanly(
             stderr=log,
         )
     api, mlflow = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{mlflow_port}"
+
+    def mlflow_run(run_id: str) -> dict[str, Any]:
+        response = httpx.get(f"{mlflow}/api/2.0/mlflow/runs/get", params={"run_id": run_id})
+        run: dict[str, Any] = response.json()["run"]
+        return run
+
+    children: list[psutil.Process] = []
     try:
-        wait_for(f"{api}/health", 120)
-        wait_for(f"{mlflow}/health", 120)
+        wait_until(lambda: answers(f"{api}/health"), 120, "the chat API")
+        wait_until(lambda: answers(f"{mlflow}/health"), 120, "the MLflow server")
         answer = httpx.post(
             f"{api}/chat", json={"session_id": "e2e", "message": "Where do you work?"}, timeout=60
         ).json()
-        deadline = time.monotonic() + 60
-        state = {}
-        while time.monotonic() < deadline:
-            state = httpx.get(f"{api}/runs/{answer['request_id']}").json()
-            if state["status"] == "shipped":
-                break
-            time.sleep(0.5)
-        assert state["status"] == "shipped" and state["run_id"] and state["trace_id"]
+        run_state = f"{api}/runs/{answer['request_id']}"
+        wait_until(
+            lambda: httpx.get(run_state).json()["status"] == "shipped", 60, "the run to ship"
+        )
+        state = httpx.get(run_state).json()
+        assert state["run_id"] and state["trace_id"]
         health = httpx.get(f"{api}/health").json()
+        assert health["status"] == "healthy"  # what TwinSelf's clients compare with
         assert health["mlflow_connected"] is True and health["mlflow_uri"] == mlflow
 
         # TwinSelf's troubleshooting command answers, and lists our experiment.
         listed = httpx.get(f"{mlflow}/api/2.0/mlflow/experiments/list").json()
         assert "twinself_production" in {e["name"] for e in listed["experiments"]}
-        run = httpx.get(
-            f"{mlflow}/api/2.0/mlflow/runs/get", params={"run_id": state["run_id"]}
-        ).json()["run"]
-        tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+        tags = {t["key"]: t["value"] for t in mlflow_run(state["run_id"])["data"]["tags"]}
         assert tags["request_id"] == answer["request_id"] and tags["status"] == "success"
         assert answer["metrics"]["quality_evaluation"] == "evaluating_in_background"
 
         # The evaluator process judges the answer and logs the scores to the same run.
-        metrics: dict[str, float] = {}
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and "deepeval_faithfulness" not in metrics:
-            time.sleep(1)
-            run = httpx.get(
-                f"{mlflow}/api/2.0/mlflow/runs/get", params={"run_id": state["run_id"]}
-            ).json()["run"]
-            metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
+        def scored() -> bool:
+            metrics = mlflow_run(state["run_id"])["data"].get("metrics", [])
+            return any(m["key"] == "deepeval_faithfulness" for m in metrics)
+
+        wait_until(scored, 120, "the evaluation's scores on the run")
+        run = mlflow_run(state["run_id"])
+        metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
+        tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
         assert 0.0 <= metrics["deepeval_faithfulness"] <= 1.0
         assert 0.0 <= metrics["deepeval_answer_relevancy"] <= 1.0
+        assert tags["quality_evaluation"] == "evaluated"
         # TwinSelf's troubleshooting step: `tail -f server.log | grep "evaluation"`.
         assert f"evaluation of request {answer['request_id']}" in server_log.read_text()
         children = psutil.Process(serve.pid).children(recursive=True)
@@ -102,3 +95,10 @@ def test_serve_with_mlflow_ui_tracks_a_question_and_stops_cleanly(
         serve.wait(60)
     _, alive = psutil.wait_procs(children, timeout=30)
     assert alive == [], f"left running after SIGTERM: {[p.cmdline() for p in alive]}"
+
+    output = server_log.read_text()
+    [starting] = [s for s in output.splitlines() if s.startswith("twinself is starting")]
+    assert f"chat API {api} (docs {api}/docs)" in starting
+    assert f"MLflow UI {mlflow} " in starting
+    # The workers start once MLflow answers, so nothing retries a server still starting.
+    assert "Retrying" not in output and "Connection refused" not in output, output

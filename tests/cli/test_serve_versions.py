@@ -17,11 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli.test_serve import wait_for
 from tests.fakes.qdrant_rest import QdrantRestServer
-from tests.memory.test_versions import add_bees
-from tests.pipeline.conftest import free_port
-from tests.server.test_version_switch import answered_versions
+from tests.support.memory_data import add_bees, answered_versions
+from tests.support.network import free_port
+from tests.support.waiting import answers, wait_until
 from twinself.memory.versions import VersionRegistry
 
 pytestmark = pytest.mark.slow
@@ -40,10 +39,13 @@ def qdrant_for(kind: str) -> Iterator[dict[str, str]]:
 
 
 def wait_for_version(api: str, version: str, timeout: float = 15) -> float:
+    """Seconds until /health names `version`."""
     started = time.monotonic()
-    while httpx.get(f"{api}/health", timeout=5).json()["data_version"] != version:
-        assert time.monotonic() - started < timeout, f"the server did not switch to {version}"
-        time.sleep(0.1)
+    wait_until(
+        lambda: httpx.get(f"{api}/health", timeout=5).json()["data_version"] == version,
+        timeout,
+        f"the server to switch to {version}",
+    )
     return time.monotonic() - started
 
 
@@ -87,18 +89,24 @@ def test_serve_follows_a_build_and_a_rollback_under_traffic(
                     results.append((response.status_code, response.json().get("request_id", "")))
 
         sender = threading.Thread(target=traffic)
+
+        def more_traffic(what: str) -> None:
+            """A few more answers, from the version just switched to."""
+            sent = len(results)
+            wait_until(lambda: len(results) >= sent + 5, 60, what)
+
         try:
-            wait_for(f"{api}/health", 120)
+            wait_until(lambda: answers(f"{api}/health"), 120, "the chat API")
             sender.start()
             add_bees(data_dir)
             twinself("rebuild")  # versions exist, so this builds v2 beside v1 and activates it
             v2 = VersionRegistry(home).load().active
             assert v2 is not None and v2 != v1
             to_v2 = wait_for_version(api, v2)
-            time.sleep(1.0)
+            more_traffic("answers from v2")
             twinself("versions", "rollback", v1)
             to_v1 = wait_for_version(api, v1)
-            time.sleep(1.0)
+            more_traffic("answers from v1 again")
         finally:
             stop.set()
             if sender.is_alive():

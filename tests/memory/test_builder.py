@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SettingsFactory
+from tests.support.factories import SettingsFactory
 from twinself.config.settings import Settings
 from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder
 from twinself.errors import DataValidationError

@@ -14,9 +14,9 @@ import pytest
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from tests.conftest import SettingsFactory
 from tests.fakes.qdrant_rest import QdrantRestServer
-from tests.memory.test_store import points, unit
+from tests.support.factories import SettingsFactory
+from tests.support.vectors import points, unit
 from twinself.errors import MemoryUnavailable
 from twinself.memory.store import QdrantVectorStore, build_vector_store
 from twinself.memory.vector_store import StoredPoint, point_id

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from qdrant_client import QdrantClient
 
+from tests.support.vectors import points, unit
 from twinself.errors import MemoryUnavailable
 from twinself.memory.store import QdrantVectorStore, build_vector_store
 from twinself.memory.vector_store import StoredPoint, point_id
@@ -22,19 +23,6 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Qdrant
     store = QdrantVectorStore(client, request.param, remote=False)
     yield store
     store.close()
-
-
-def unit(i: int, dim: int = 4) -> list[float]:
-    return [1.0 if j == i % dim else 0.0 for j in range(dim)]
-
-
-def points(source: str, n: int) -> list[StoredPoint]:
-    return [
-        StoredPoint(
-            point_id("c", source, i), [unit(i)], {"source": source, "text": f"{source}#{i}"}
-        )
-        for i in range(n)
-    ]
 
 
 def test_upsert_count_search(any_store: QdrantVectorStore) -> None:

@@ -13,13 +13,14 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.fakes.gemini_judge import FakeGeminiJudge, small_ca_bundle
-from tests.pipeline.conftest import SinkFactory
-from tests.pipeline.records_factory import make_record
-from tests.pipeline.test_shipper import wait_until
+from tests.support.factories import SinkFactory
+from tests.support.records import make_record
+from tests.support.waiting import wait_until
 from twinself.pipeline.evaluation_queue import EvaluationQueue
 from twinself.pipeline.mlflow_trace import trace_id_for
 from twinself.pipeline.outbox import Outbox
 from twinself.pipeline.records import EvaluationJob
+from twinself.pipeline.request_queue import RequestQueue
 from twinself.pipeline.shipper import Shipper
 
 pytestmark = pytest.mark.slow
@@ -27,15 +28,19 @@ JUDGE_KEY = "judge-key-for-the-crash-test"
 
 
 def test_a_job_killed_mid_evaluation_completes_once_after_restart(
-    outbox: Outbox, make_sink: SinkFactory, tmp_path: Path, experiment_name: str
+    outbox: Outbox,
+    request_queue: RequestQueue,
+    evaluation_queue: EvaluationQueue,
+    make_sink: SinkFactory,
+    tmp_path: Path,
+    experiment_name: str,
 ) -> None:
     uri = f"sqlite:///{tmp_path / 'crash_mlflow.db'}"
     sink = make_sink(uri)
-    record = make_record()
+    record = make_record(quality_evaluation="evaluating_in_background")
     job = EvaluationJob(record.request_id, "Where did you study?", "At Chalmers.", ["Chalmers."])
-    outbox.append_request(record, job)
+    request_queue.append(record, job)
     Shipper(outbox, sink, batch_size=10, poll_seconds=0.1).drain()
-    queue = EvaluationQueue(outbox)
     fake = FakeGeminiJudge(api_key=JUDGE_KEY, hang_seconds=math.inf).start()
     env = {
         **os.environ,
@@ -51,18 +56,18 @@ def test_a_job_killed_mid_evaluation_completes_once_after_restart(
     try:
         first = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         wait_until(fake.hanging.is_set, 120, "the judge call to start")
-        held = queue.get(record.request_id)
+        held = evaluation_queue.get(record.request_id)
         assert held is not None and held.status == "running"
 
         first.kill()  # SIGKILL: no cleanup of any kind
         first.wait(30)
-        assert queue.get(record.request_id).status == "running"  # type: ignore[union-attr]
+        assert evaluation_queue.get(record.request_id).status == "running"  # type: ignore[union-attr]
         fake.hang_seconds = 0.0
         fake.release.set()
 
         second = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         wait_until(
-            lambda: queue.get(record.request_id).status == "done",  # type: ignore[union-attr]
+            lambda: evaluation_queue.get(record.request_id).status == "done",  # type: ignore[union-attr]
             120,
             "the restarted worker to finish the job",
         )
@@ -77,10 +82,11 @@ def test_a_job_killed_mid_evaluation_completes_once_after_restart(
         log.close()
 
     client = MlflowClient(uri)
-    state = outbox.request_state(record.request_id)
+    state = request_queue.state(record.request_id)
     assert state is not None and state.run_id is not None
     for metric in ("deepeval_faithfulness", "deepeval_answer_relevancy"):
         assert len(client.get_metric_history(state.run_id, metric)) == 1
+    assert client.get_run(state.run_id).data.tags["quality_evaluation"] == "evaluated"
     assessments = client.get_trace(trace_id_for(record.request_id)).info.assessments
     assert sorted(a.name for a in assessments) == ["answer_relevancy", "faithfulness"]
     assert "Re-queued 1 evaluation(s)" in (tmp_path / "worker.log").read_text()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,21 +14,22 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from tests.conftest import SettingsFactory
 from tests.fakes.gemini_judge import FakeGeminiJudge, JudgeStep, small_ca_bundle
 from tests.fakes.openai_judge import FakeOpenAIJudge
-from tests.pipeline.conftest import SinkFactory
-from tests.pipeline.records_factory import make_record
+from tests.support.clock import FakeClock
+from tests.support.factories import SettingsFactory, SinkFactory
+from tests.support.records import make_record
 from twinself.cli.app import app
 from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder
 from twinself.evaluation.judges import build_judge
-from twinself.pipeline.evaluation_queue import EvaluationQueue
 from twinself.pipeline.evaluation_worker import EvaluationWorker
 from twinself.pipeline.outbox import Outbox
 from twinself.pipeline.records import EvaluationJob, RequestRecord
+from twinself.pipeline.request_queue import RequestQueue
 from twinself.pipeline.shipper import Shipper
 
 JUDGE_KEY = "AIza-judge-secret-0123456789"
+WRONG_KEY = "AIza-wrong-key-9876543210"
 CONTEXT = ["I studied Engineering Physics at Chalmers from 2010 to 2015."]
 
 
@@ -59,6 +59,7 @@ def make_worker(
     sink: Any,
     settings: Any,
     embedder: SentenceTransformerEmbedder,
+    clock: FakeClock,
     **options: Any,
 ) -> EvaluationWorker:
     values: dict[str, Any] = {
@@ -70,16 +71,33 @@ def make_worker(
     }
     values.update(options)
     judge = build_judge(settings, lambda: embedder)
-    return EvaluationWorker(EvaluationQueue(outbox), sink, judge, rng=random.Random(3), **values)
+    return EvaluationWorker(outbox, sink, judge, rng=random.Random(3), clock=clock, **values)
+
+
+def recorded(outbox: Outbox) -> RequestRecord:
+    """A sampled answer and its evaluation job, as the server records them."""
+    record = make_record(quality_evaluation="evaluating_in_background")
+    answer = "I studied at Chalmers, in Gothenburg. Hi! I like jazz."
+    job = EvaluationJob(record.request_id, "Where did you study?", answer, CONTEXT)
+    RequestQueue(outbox).append(record, job)
+    return record
+
+
+def ship(outbox: Outbox, sink: Any) -> None:
+    Shipper(outbox, sink, batch_size=10, poll_seconds=0.1).drain()
 
 
 def shipped(outbox: Outbox, sink: Any) -> RequestRecord:
-    record = make_record()
-    answer = "I studied at Chalmers, in Gothenburg. Hi! I like jazz."
-    job = EvaluationJob(record.request_id, "Where did you study?", answer, CONTEXT)
-    outbox.append_request(record, job)
-    Shipper(outbox, sink, batch_size=10, poll_seconds=0.1).drain()
+    record = recorded(outbox)
+    ship(outbox, sink)
     return record
+
+
+def run_tags(outbox: Outbox, uri: str, record: RequestRecord) -> dict[str, str]:
+    state = RequestQueue(outbox).state(record.request_id)
+    assert state is not None and state.run_id is not None
+    tags: dict[str, str] = MlflowClient(uri).get_run(state.run_id).data.tags
+    return tags
 
 
 @pytest.fixture
@@ -98,14 +116,15 @@ def test_gemini_scores_and_reasons_reach_the_run_and_the_key_does_not(
     fake_judge: FakeGeminiJudge,
     gemini_settings: Any,
     embedder: SentenceTransformerEmbedder,
+    clock: FakeClock,
 ) -> None:
     sink = make_sink(sqlite_uri)
     record = shipped(outbox, sink)
-    worker = make_worker(outbox, sink, gemini_settings, embedder)
+    worker = make_worker(outbox, sink, gemini_settings, embedder, clock)
 
     assert asyncio.run(worker.drain()).done == 1
 
-    state = outbox.request_state(record.request_id)
+    state = RequestQueue(outbox).state(record.request_id)
     assert state is not None and state.run_id is not None
     run = MlflowClient(sqlite_uri).get_run(state.run_id)
     assert run.data.metrics["deepeval_answer_relevancy"] == 0.75  # 3 of 4 statements
@@ -126,10 +145,11 @@ def test_a_rate_limited_judge_backs_off_then_succeeds(
     fake_judge: FakeGeminiJudge,
     gemini_settings: Any,
     embedder: SentenceTransformerEmbedder,
+    clock: FakeClock,
 ) -> None:
     sink = make_sink(sqlite_uri)
     record = shipped(outbox, sink)
-    worker = make_worker(outbox, sink, gemini_settings, embedder)
+    worker = make_worker(outbox, sink, gemini_settings, embedder, clock)
     fake_judge.retry_delay_seconds = 1  # Gemini's RetryInfo hint, longer than the backoff
     fake_judge.fail_next(429)
 
@@ -140,10 +160,11 @@ def test_a_rate_limited_judge_backs_off_then_succeeds(
     assert job is not None and (job.status, job.attempts) == ("pending", 1)
     assert job.last_error is not None and "quota" in job.last_error and "429" in job.last_error
     # The backoff alone (0.2-0.4 s) would be over by now; the server's 1 s hint is not.
-    time.sleep(0.5)
+    clock.advance(0.5)
     assert asyncio.run(worker.run_pass()).claimed == 0
-    time.sleep(0.6)
+    clock.advance(0.5)
     assert asyncio.run(worker.run_pass()).done == 1
+    assert run_tags(outbox, sqlite_uri, record)["quality_evaluation"] == "evaluated"
 
 
 def test_a_failing_judge_ends_as_a_dead_letter_and_retry_requeues_it(
@@ -153,23 +174,24 @@ def test_a_failing_judge_ends_as_a_dead_letter_and_retry_requeues_it(
     fake_judge: FakeGeminiJudge,
     gemini_settings: Any,
     embedder: SentenceTransformerEmbedder,
+    clock: FakeClock,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sink = make_sink(sqlite_uri)
     record = shipped(outbox, sink)
-    worker = make_worker(outbox, sink, gemini_settings, embedder, max_attempts=2)
+    worker = make_worker(outbox, sink, gemini_settings, embedder, clock, max_attempts=2)
     fake_judge.fail_always = 500
 
-    outcomes = []
-    for _ in range(20):
-        counts = asyncio.run(worker.run_pass())
-        if counts.claimed:
-            outcomes.append("dead" if counts.dead else "failed")
-        if "dead" in outcomes:
-            break
-        time.sleep(0.05)
-    assert outcomes == ["failed", "dead"]
+    first = asyncio.run(worker.run_pass())
+    assert (first.claimed, first.failed) == (1, 1)
+    assert run_tags(outbox, sqlite_uri, record)["quality_evaluation"] == (
+        "evaluating_in_background"
+    )
+    clock.advance(0.05)  # past the first retry's backoff (0.025-0.05 s)
+    second = asyncio.run(worker.run_pass())
+    assert (second.claimed, second.dead, second.tagged) == (1, 1, 1)
+    assert run_tags(outbox, sqlite_uri, record)["quality_evaluation"] == "dead_letter"
 
     monkeypatch.setenv("TWINSELF_HOME", str(tmp_path / "home"))
     runner = CliRunner()
@@ -184,36 +206,71 @@ def test_a_failing_judge_ends_as_a_dead_letter_and_retry_requeues_it(
     retried = runner.invoke(app, ["evaluations", "retry", "--all"])
     assert retried.exit_code == 0 and "Queued 1" in retried.stdout
     assert asyncio.run(worker.drain()).done == 1
+    assert run_tags(outbox, sqlite_uri, record)["quality_evaluation"] == "evaluated"
     nothing = runner.invoke(app, ["evaluations", "retry", record.request_id])
     assert nothing.exit_code == 1
     assert "evaluation that is done, not dead" in " ".join(nothing.output.split())
+
+
+@pytest.fixture
+def wrong_key_settings(make_settings: SettingsFactory, fake_judge: FakeGeminiJudge) -> Any:
+    return make_settings(
+        eval_judge="gemini",
+        eval_google_api_key=WRONG_KEY,
+        eval_gemini_base_url=fake_judge.base_url,
+    )
 
 
 def test_a_refused_key_is_a_dead_letter_at_once_without_the_key_in_the_error(
     outbox: Outbox,
     make_sink: SinkFactory,
     sqlite_uri: str,
-    fake_judge: FakeGeminiJudge,
-    make_settings: SettingsFactory,
+    wrong_key_settings: Any,
     embedder: SentenceTransformerEmbedder,
+    clock: FakeClock,
 ) -> None:
     sink = make_sink(sqlite_uri)
     record = shipped(outbox, sink)
-    wrong_key = "AIza-wrong-key-9876543210"
-    settings = make_settings(
-        eval_judge="gemini",
-        eval_google_api_key=wrong_key,
-        eval_gemini_base_url=fake_judge.base_url,
-    )
-    worker = make_worker(outbox, sink, settings, embedder, max_attempts=5)
+    worker = make_worker(outbox, sink, wrong_key_settings, embedder, clock, max_attempts=5)
 
-    assert asyncio.run(worker.run_pass()).dead == 1
+    counts = asyncio.run(worker.run_pass())
 
+    assert (counts.dead, counts.tagged) == (1, 1)
     job = worker.queue.get(record.request_id)
     assert job is not None and job.status == "dead" and job.attempts == 1
     assert job.last_error is not None
     assert "GOOGLE_API_KEY_4DEEPEVAL" in job.last_error
-    assert wrong_key not in job.last_error
+    assert WRONG_KEY not in job.last_error
+    assert run_tags(outbox, sqlite_uri, record)["quality_evaluation"] == "failed"
+
+
+def test_a_dead_letter_tags_its_run_once_the_run_ships(
+    outbox: Outbox,
+    make_sink: SinkFactory,
+    sqlite_uri: str,
+    wrong_key_settings: Any,
+    embedder: SentenceTransformerEmbedder,
+    clock: FakeClock,
+) -> None:
+    sink = make_sink(sqlite_uri)
+    record = recorded(outbox)  # the evaluator is faster than the shipper
+    worker = make_worker(outbox, sink, wrong_key_settings, embedder, clock)
+
+    first = asyncio.run(worker.run_pass())
+
+    assert (first.dead, first.tagged) == (1, 0)
+    ship(outbox, sink)
+    assert run_tags(outbox, sqlite_uri, record)["quality_evaluation"] == (
+        "evaluating_in_background"
+    )
+    assert asyncio.run(worker.run_pass()).tagged == 0  # it looks again after a second
+    clock.advance(1.0)
+    [owed] = worker.queue.owed_run_tags(10)
+    assert (owed.request_id, owed.outcome) == (record.request_id, "failed")
+    assert asyncio.run(worker.run_pass()).tagged == 1
+    assert run_tags(outbox, sqlite_uri, record)["quality_evaluation"] == "failed"
+    clock.advance(3600)
+    assert worker.queue.owed_run_tags(10) == []  # settled, not postponed
 
 
 def test_an_openai_compatible_judge_scores_through_deepeval_local_model(

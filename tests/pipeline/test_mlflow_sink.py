@@ -9,21 +9,20 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import AssessmentSourceType, Trace
 
-from tests.pipeline.conftest import SinkFactory, free_port, runs_of
-from tests.pipeline.records_factory import (
+from tests.support.factories import SinkFactory
+from tests.support.mlflow_process import runs_of
+from tests.support.network import free_port
+from tests.support.records import (
     METRIC_NAMES,
     RUN_TAG_NAMES,
     SPAN_NAMES,
     make_record,
 )
-from twinself.pipeline.mlflow_sink import (
-    FEEDBACK_ASSESSMENT_NAME,
-    MlflowRunSink,
-    SinkRejected,
-    SinkUnavailable,
-)
+from twinself.pipeline.feedback_queue import Feedback
+from twinself.pipeline.mlflow_assessments import FEEDBACK_ASSESSMENT_NAME
+from twinself.pipeline.mlflow_sink import MlflowRunSink
 from twinself.pipeline.mlflow_trace import trace_id_for
-from twinself.pipeline.outbox import Feedback
+from twinself.pipeline.run_sink import RunNotFound, SinkRejected, SinkUnavailable
 
 
 def traces_of(uri: str, experiment_name: str) -> list[Trace]:
@@ -177,6 +176,26 @@ def test_feedback_becomes_one_human_assessment_on_the_trace(
     assert suggestion.metadata is not None
     assert suggestion.metadata["original_question"] == record.question
     assert suggestion.metadata["original_response"] == record.response
+
+
+def test_a_dead_letter_ends_the_runs_quality_evaluation_tag(
+    tracking_uri: str, make_sink: SinkFactory
+) -> None:
+    sink = make_sink(tracking_uri)
+    shipped = sink.ship(
+        make_record(quality_evaluation="evaluating_in_background"), None, lambda run_id: None
+    )
+    client = MlflowClient(tracking_uri)
+    assert client.get_run(shipped.run_id).data.tags["quality_evaluation"] == (
+        "evaluating_in_background"
+    )
+
+    sink.end_quality_evaluation(shipped.run_id, "dead_letter")
+    sink.end_quality_evaluation(shipped.run_id, "dead_letter")  # a retry after a crash
+
+    assert client.get_run(shipped.run_id).data.tags["quality_evaluation"] == "dead_letter"
+    with pytest.raises(RunNotFound, match="no MLflow run"):
+        sink.end_quality_evaluation("0" * 32, "failed")
 
 
 def test_an_unreachable_server_is_unavailable_not_rejected(make_sink: SinkFactory) -> None:

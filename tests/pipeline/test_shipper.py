@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
@@ -11,9 +11,11 @@ from dataclasses import replace
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import SettingsFactory
-from tests.pipeline.conftest import MlflowServer, SinkFactory, free_port, runs_of
-from tests.pipeline.records_factory import (
+from tests.support.clock import FakeClock
+from tests.support.factories import SettingsFactory, SinkFactory
+from tests.support.mlflow_process import MlflowServer, runs_of
+from tests.support.network import free_port
+from tests.support.records import (
     METRIC_NAMES,
     PARAM_NAMES,
     RUN_TAG_NAMES,
@@ -21,20 +23,23 @@ from tests.pipeline.records_factory import (
     make_record,
     make_records,
 )
+from tests.support.waiting import wait_until
+from twinself.pipeline.feedback_queue import FeedbackQueue
 from twinself.pipeline.mlflow_sink import MlflowRunSink
 from twinself.pipeline.mlflow_trace import trace_id_for
 from twinself.pipeline.outbox import Outbox
+from twinself.pipeline.request_queue import RequestQueue
 from twinself.pipeline.shipper import Shipper, build_shipper
 
 ShipperFactory = Callable[..., Shipper]
 
 
 @pytest.fixture
-def make_shipper(outbox: Outbox) -> ShipperFactory:
+def make_shipper(outbox: Outbox, clock: FakeClock) -> ShipperFactory:
     def make(sink: MlflowRunSink, **overrides: float) -> Shipper:
         options: dict[str, float] = {"batch_size": 50, "poll_seconds": 0.05}
         options.update(overrides)
-        return Shipper(outbox, sink, **options)  # type: ignore[arg-type]
+        return Shipper(outbox, sink, clock=clock, **options)  # type: ignore[arg-type]
 
     return make
 
@@ -43,29 +48,26 @@ def request_ids_of_runs(uri: str, experiment_name: str) -> Counter[str]:
     return Counter(run.data.tags["request_id"] for run in runs_of(uri, experiment_name))
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.2)
+def outage_passes(caplog: pytest.LogCaptureFixture) -> int:
+    """Passes of `run_forever` that found MLflow unavailable (each logs its next try)."""
+    return sum(r.getMessage().startswith("MLflow unavailable;") for r in list(caplog.records))
 
 
 def test_every_record_becomes_exactly_one_complete_run_and_trace(
     tracking_uri: str,
     make_sink: SinkFactory,
     make_shipper: ShipperFactory,
-    outbox: Outbox,
+    request_queue: RequestQueue,
     experiment_name: str,
 ) -> None:
     records = make_records(20)
     for record in records:
-        outbox.append_request(record)
+        request_queue.append(record)
 
     report = make_shipper(make_sink(tracking_uri), batch_size=8).drain()
 
     assert (report.shipped, report.outage) == (20, None)
-    assert outbox.backlog().pending == 0
+    assert request_queue.backlog().pending == 0
     runs = runs_of(tracking_uri, experiment_name)
     assert Counter(r.data.tags["request_id"] for r in runs) == Counter(
         r.request_id for r in records
@@ -77,7 +79,7 @@ def test_every_record_becomes_exactly_one_complete_run_and_trace(
         assert set(METRIC_NAMES) <= set(run.data.metrics)
         assert set(RUN_TAG_NAMES) <= set(run.data.tags)
         request_id = run.data.tags["request_id"]
-        state = outbox.request_state(request_id)
+        state = request_queue.state(request_id)
         assert state is not None
         assert (state.status, state.run_id) == ("shipped", run.info.run_id)
         assert state.trace_id == run.data.tags["trace_id"] == trace_id_for(request_id)
@@ -95,14 +97,14 @@ def test_a_record_whose_run_exists_is_not_shipped_twice(
     tracking_uri: str,
     make_sink: SinkFactory,
     make_shipper: ShipperFactory,
-    outbox: Outbox,
+    request_queue: RequestQueue,
     experiment_name: str,
 ) -> None:
     """Crashes between MLflow accepting a write and the outbox remembering it."""
     sink = make_sink(tracking_uri)
     created_only, fully_written, fresh = make_records(3)
     for record in (created_only, fully_written, fresh):
-        outbox.append_request(record)
+        request_queue.append(record)
 
     class Crash(Exception):
         pass
@@ -127,55 +129,74 @@ def test_a_record_whose_run_exists_is_not_shipped_twice(
     assert all(len(t.data.spans) == 6 for t in traces)
 
 
-def test_a_rejected_record_is_retried_then_failed_without_blocking_others(
-    sqlite_uri: str, make_sink: SinkFactory, make_shipper: ShipperFactory, outbox: Outbox
+def test_a_rejected_record_backs_off_then_fails_without_blocking_others(
+    sqlite_uri: str,
+    make_sink: SinkFactory,
+    make_shipper: ShipperFactory,
+    request_queue: RequestQueue,
+    clock: FakeClock,
 ) -> None:
     bad = replace(make_record(0), metrics={"no?such:metric!": 1.0})
     good = make_record(1)
-    outbox.append_request(bad)
-    outbox.append_request(good)
-    shipper = make_shipper(make_sink(sqlite_uri), max_backoff_seconds=0.0, max_attempts_rejected=3)
+    request_queue.append(bad)
+    request_queue.append(good)
+    shipper = make_shipper(make_sink(sqlite_uri), max_attempts_rejected=3)
 
-    shipped = sum(shipper.ship_pending_records() for _ in range(4))
+    assert shipper.ship_pending_records() == 1  # the good one; the bad one does not block it
+    rejected = request_queue.state(bad.request_id)
+    assert rejected is not None and (rejected.status, rejected.attempts) == ("pending", 1)
+    # Retry 1 waits 0.5-1 s, retry 2 waits 1-2 s (jittered): not before, and at the latest then.
+    clock.advance(0.49)
+    assert shipper.run_pass().claimed == 0
+    clock.advance(0.51)
+    assert shipper.run_pass().claimed == 1
+    clock.advance(0.99)
+    assert shipper.run_pass().claimed == 0
+    clock.advance(1.01)
+    assert shipper.run_pass().claimed == 1
 
-    assert shipped == 1
-    failed = outbox.request_state(bad.request_id)
+    failed = request_queue.state(bad.request_id)
     assert failed is not None
     assert (failed.status, failed.attempts) == ("failed", 3)
     assert failed.last_error is not None and "rejected" in failed.last_error
-    assert outbox.backlog().failed == 1
+    assert request_queue.backlog().failed == 1
+    clock.advance(3600)
+    assert shipper.run_pass().claimed == 0  # given up: never claimed again
 
 
 def test_an_unreachable_mlflow_loses_nothing_and_counts_no_attempt(
-    make_sink: SinkFactory, make_shipper: ShipperFactory, outbox: Outbox
+    make_sink: SinkFactory, make_shipper: ShipperFactory, request_queue: RequestQueue
 ) -> None:
     for record in make_records(3):
-        outbox.append_request(record)
+        request_queue.append(record)
     shipper = make_shipper(make_sink(f"http://127.0.0.1:{free_port()}", http_max_retries=0))
 
     report = shipper.run_pass()
 
     assert report.shipped == 0 and report.outage is not None
-    assert outbox.backlog().pending == 3
-    assert all(p.attempts == 0 for p in outbox.due_requests(10))
+    assert request_queue.backlog().pending == 3
+    assert all(p.attempts == 0 for p in request_queue.due(10))
 
 
 def test_feedback_attaches_to_the_trace_once_its_request_ships(
-    sqlite_uri: str, make_sink: SinkFactory, make_shipper: ShipperFactory, outbox: Outbox
+    sqlite_uri: str,
+    make_sink: SinkFactory,
+    make_shipper: ShipperFactory,
+    request_queue: RequestQueue,
+    feedback_queue: FeedbackQueue,
 ) -> None:
     record = make_record()
-    early = outbox.append_feedback(record.question, record.response, "Better answer", None)
-    orphan = outbox.append_feedback(record.question, record.response, "Python!", "unknown-id")
-    shipper = make_shipper(make_sink(sqlite_uri), max_backoff_seconds=0.0)
-    outbox.append_request(record)
-    attached = outbox.append_feedback(
+    early = feedback_queue.append(record.question, record.response, "Better answer", None)
+    orphan = feedback_queue.append(record.question, record.response, "Python!", "unknown-id")
+    shipper = make_shipper(make_sink(sqlite_uri))
+    request_queue.append(record)
+    attached = feedback_queue.append(
         record.question, record.response, "I write Python.", record.request_id
     )
 
-    shipper.ship_pending_records()
-    shipper.ship_pending_records()
+    shipper.ship_pending_records()  # the requests first, then the feedback
 
-    status = {f.feedback_id: f.status for f in outbox.feedback()}
+    status = {f.feedback_id: f.status for f in feedback_queue.entries()}
     assert status == {early: "shipped", orphan: "failed", attached: "shipped"}
     trace = MlflowClient(sqlite_uri).get_trace(trace_id_for(record.request_id))
     assert [(a.name, a.value) for a in trace.info.assessments] == [
@@ -184,18 +205,28 @@ def test_feedback_attaches_to_the_trace_once_its_request_ships(
 
 
 def test_feedback_waits_while_its_request_is_pending(
-    sqlite_uri: str, make_sink: SinkFactory, make_shipper: ShipperFactory, outbox: Outbox
+    sqlite_uri: str,
+    make_sink: SinkFactory,
+    make_shipper: ShipperFactory,
+    request_queue: RequestQueue,
+    feedback_queue: FeedbackQueue,
+    clock: FakeClock,
 ) -> None:
     record = make_record()
-    outbox.append_request(record)
-    outbox.append_feedback(record.question, record.response, "Better", record.request_id)
+    request_queue.append(record)
+    feedback_queue.append(record.question, record.response, "Better", record.request_id)
     # A pass of requests that ships nothing (the batch is empty: the record is not due yet).
-    outbox.mark_retry(record.request_id, "simulated", delay_seconds=3600)
+    request_queue.mark_retry(record.request_id, "simulated", delay_seconds=3600)
+    shipper = make_shipper(make_sink(sqlite_uri))
 
-    make_shipper(make_sink(sqlite_uri)).ship_pending_records()
+    shipper.ship_pending_records()
 
-    [feedback] = outbox.feedback()
+    [feedback] = feedback_queue.entries()
     assert (feedback.status, feedback.attempts) == ("pending", 1)
+    clock.advance(3600)  # the record is due again, and so is its feedback
+    assert shipper.ship_pending_records() == 1
+    [feedback] = feedback_queue.entries()
+    assert (feedback.status, feedback.attempts) == ("shipped", 1)
 
 
 def test_build_shipper_uses_the_settings(make_settings: SettingsFactory) -> None:
@@ -214,29 +245,32 @@ def test_an_mlflow_outage_mid_drain_loses_and_duplicates_nothing(
     mlflow_server: MlflowServer,
     make_sink: SinkFactory,
     make_shipper: ShipperFactory,
-    outbox: Outbox,
+    request_queue: RequestQueue,
     experiment_name: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="twinself.pipeline.shipper")
     records = make_records(40)
     for record in records:
-        outbox.append_request(record)
+        request_queue.append(record)
     shipper = make_shipper(make_sink(mlflow_server.uri), batch_size=10, max_backoff_seconds=1.0)
     stop = threading.Event()
     worker = threading.Thread(target=shipper.run_forever, args=(stop,))
     worker.start()
     try:
-        wait_until(lambda: outbox.backlog().pending <= 30, 60, "the first runs")
+        wait_until(lambda: request_queue.backlog().pending <= 30, 60, "the first runs")
         mlflow_server.stop()  # SIGKILL: requests in flight get no answer
-        pending_during_outage = outbox.backlog().pending
-        time.sleep(3)
-        assert outbox.backlog().pending == pending_during_outage > 0
+        wait_until(lambda: outage_passes(caplog) >= 1, 60, "the shipper to see the outage")
+        pending_during_outage = request_queue.backlog().pending
+        wait_until(lambda: outage_passes(caplog) >= 2, 60, "another pass in the outage")
+        assert request_queue.backlog().pending == pending_during_outage > 0
         mlflow_server.start()
-        wait_until(lambda: outbox.backlog().pending == 0, 120, "the drain to finish")
+        wait_until(lambda: request_queue.backlog().pending == 0, 120, "the drain to finish")
     finally:
         stop.set()
         worker.join(timeout=60)
     assert not worker.is_alive()
-    assert outbox.backlog().failed == 0
+    assert request_queue.backlog().failed == 0
     assert request_ids_of_runs(mlflow_server.uri, experiment_name) == Counter(
         r.request_id for r in records
     )

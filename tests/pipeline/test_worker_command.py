@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -14,11 +13,14 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from tests.pipeline.conftest import MlflowServer, free_port, runs_of
-from tests.pipeline.records_factory import make_records
+from tests.support.mlflow_process import MlflowServer, runs_of
+from tests.support.network import free_port
+from tests.support.records import make_records
+from tests.support.waiting import wait_until
 from twinself.cli.app import app
 from twinself.pipeline.mlflow_trace import trace_id_for
 from twinself.pipeline.outbox import Outbox
+from twinself.pipeline.request_queue import RequestQueue
 from twinself.pipeline.worker_lock import WorkerAlreadyRunning, single_worker_lock
 
 runner = CliRunner()
@@ -30,9 +32,22 @@ def fill_outbox(home: Path, count: int) -> list[str]:
     outbox = Outbox(home / "outbox.sqlite3")
     records = make_records(count)
     for record in records:
-        outbox.append_request(record)
+        RequestQueue(outbox).append(record)
     outbox.close()
     return [r.request_id for r in records]
+
+
+def pending(home: Path) -> int:
+    outbox = Outbox(home / "outbox.sqlite3")
+    try:
+        return RequestQueue(outbox).backlog().pending
+    finally:
+        outbox.close()
+
+
+def still_running(process: subprocess.Popen[bytes], log: Path) -> None:
+    if process.poll() is not None:
+        raise AssertionError(f"the worker exited with {process.returncode}: {log.read_text()}")
 
 
 def test_once_ships_what_is_due_and_says_so(tmp_path: Path) -> None:
@@ -59,9 +74,7 @@ def test_once_with_mlflow_down_exits_1_and_keeps_the_records(tmp_path: Path) -> 
 
     assert result.exit_code == 1
     assert "unreachable" in result.output
-    outbox = Outbox(home / "outbox.sqlite3")
-    assert outbox.backlog().pending == 2
-    outbox.close()
+    assert pending(home) == 2
 
 
 def test_a_bad_tracking_uri_stops_the_worker_with_a_fix(tmp_path: Path) -> None:
@@ -82,12 +95,12 @@ def test_sigterm_stops_the_worker_cleanly(tmp_path: Path) -> None:
     with log_path.open("wb") as log:
         process = subprocess.Popen(WORKER, cwd=tmp_path, env=env, stdout=log, stderr=log)
     try:
-        outbox = Outbox(home / "outbox.sqlite3")
-        deadline = time.monotonic() + 60
-        while outbox.backlog().pending:
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.1)
-        outbox.close()
+
+        def drained() -> bool:
+            still_running(process, log_path)
+            return pending(home) == 0
+
+        wait_until(drained, 60, "the worker to ship both records")
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     finally:
@@ -120,19 +133,20 @@ def test_kill_9_mid_drain_then_restart_loses_and_duplicates_nothing(
         "MLFLOW_EXPERIMENT_NAME": experiment_name,
         "TWINSELF_SHIPPER_BATCH": "25",
     }
-    outbox = Outbox(home / "outbox.sqlite3")
-    with (tmp_path / "worker.log").open("wb") as log:
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as log:
         first = subprocess.Popen(WORKER, cwd=tmp_path, env=env, stdout=log, stderr=log)
     try:
-        deadline = time.monotonic() + 120
-        while outbox.backlog().pending > 160:
-            assert first.poll() is None, (tmp_path / "worker.log").read_text()
-            assert time.monotonic() < deadline, "the worker shipped too little"
-            time.sleep(0.05)
+
+        def shipped_some() -> bool:
+            still_running(first, log_path)
+            return pending(home) <= 160
+
+        wait_until(shipped_some, 120, "the worker to ship 40 records")
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
-    assert outbox.backlog().pending > 0, "killed too late to test a restart"
+    assert pending(home) > 0, "killed too late to test a restart"
 
     second = subprocess.run(
         [*WORKER, "--once"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
@@ -140,8 +154,7 @@ def test_kill_9_mid_drain_then_restart_loses_and_duplicates_nothing(
 
     assert second.returncode == 0, second.stderr
     assert "0 pending, 0 failed" in second.stdout
-    assert outbox.backlog().pending == 0
-    outbox.close()
+    assert pending(home) == 0
     runs = runs_of(mlflow_server.uri, experiment_name)
     assert Counter(r.data.tags["request_id"] for r in runs) == Counter(request_ids)
     experiment = MlflowClient(mlflow_server.uri).get_experiment_by_name(experiment_name)

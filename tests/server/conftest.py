@@ -1,19 +1,21 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.support.factories import ClientFactory
 from twinself.config.settings import Settings
+from twinself.pipeline.evaluation_queue import EvaluationQueue
+from twinself.pipeline.feedback_queue import FeedbackQueue
 from twinself.pipeline.outbox import Outbox
+from twinself.pipeline.request_queue import RequestQueue
 from twinself.server.app import create_app
 from twinself.server.services import ServerServices, build_services
 from twinself.twin.factory import TwinRuntime
-
-ClientFactory = Callable[..., TestClient]
 
 
 @pytest.fixture
@@ -49,6 +51,22 @@ def client(make_client: ClientFactory) -> TestClient:
 
 @pytest.fixture
 def outbox(server_settings: Settings) -> Iterator[Outbox]:
+    """The server's outbox, opened beside it (a second connection, as another process would)."""
     box = Outbox(server_settings.home / "outbox.sqlite3")
     yield box
     box.close()
+
+
+@pytest.fixture
+def request_queue(outbox: Outbox) -> RequestQueue:
+    return RequestQueue(outbox)
+
+
+@pytest.fixture
+def feedback_queue(outbox: Outbox) -> FeedbackQueue:
+    return FeedbackQueue(outbox)
+
+
+@pytest.fixture
+def evaluation_queue(outbox: Outbox) -> EvaluationQueue:
+    return EvaluationQueue(outbox)

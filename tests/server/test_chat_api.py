@@ -7,9 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from fastapi.testclient import TestClient
 
-from tests.pipeline.records_factory import METRIC_NAMES
-from tests.server.conftest import ClientFactory
-from twinself.pipeline.outbox import Outbox
+from tests.support.factories import ClientFactory
+from tests.support.records import METRIC_NAMES
+from twinself.pipeline.feedback_queue import FeedbackQueue
+from twinself.pipeline.request_queue import RequestQueue
 
 PARAMS = {
     "session_id",
@@ -22,12 +23,12 @@ PARAMS = {
 METRICS = set(METRIC_NAMES)
 
 
-def pending_records(outbox: Outbox) -> dict[str, object]:
-    return {p.record.request_id: p.record for p in outbox.due_requests(10_000)}
+def pending_records(requests: RequestQueue) -> dict[str, object]:
+    return {p.record.request_id: p.record for p in requests.due(10_000)}
 
 
 def test_chat_answers_with_sources_and_records_one_outbox_row(
-    client: TestClient, outbox: Outbox
+    client: TestClient, request_queue: RequestQueue
 ) -> None:
     response = client.post(
         "/chat",
@@ -56,7 +57,7 @@ def test_chat_answers_with_sources_and_records_one_outbox_row(
     assert body["metrics"]["quality_evaluation"] == "evaluating_in_background"
     assert body["metrics"]["cost_usd"] == 0.0 and body["metrics"]["total_tokens"] > 0
 
-    [record] = outbox.due_requests(10)
+    [record] = request_queue.due(10)
     record = record.record
     assert record.request_id == body["request_id"]
     assert set(record.params) == PARAMS and set(record.metrics) == METRICS
@@ -73,11 +74,13 @@ def test_chat_answers_with_sources_and_records_one_outbox_row(
     assert record.root is not None
     for span in record.spans:
         assert record.root.start_ns <= span.start_ns <= span.end_ns <= record.root.end_ns
-    assert outbox.request_state(body["request_id"]).status == "pending"  # type: ignore[union-attr]
+    assert request_queue.state(body["request_id"]).status == "pending"  # type: ignore[union-attr]
     assert client.get(f"/runs/{body['request_id']}").json()["status"] == "pending"
 
 
-def test_concurrent_requests_each_get_their_own_record(client: TestClient, outbox: Outbox) -> None:
+def test_concurrent_requests_each_get_their_own_record(
+    client: TestClient, request_queue: RequestQueue
+) -> None:
     questions = ["Where do you work?", "What are your hobbies?", "Where did you study?"] * 4
 
     def ask(i: int) -> str:
@@ -87,11 +90,13 @@ def test_concurrent_requests_each_get_their_own_record(client: TestClient, outbo
 
     with ThreadPoolExecutor(8) as pool:
         ids = list(pool.map(ask, range(len(questions))))
-    records = pending_records(outbox)
+    records = pending_records(request_queue)
     assert sorted(records) == sorted(ids) and len(set(ids)) == len(questions)
 
 
-def test_errors_have_clear_statuses_and_are_tracked(client: TestClient, outbox: Outbox) -> None:
+def test_errors_have_clear_statuses_and_are_tracked(
+    client: TestClient, request_queue: RequestQueue
+) -> None:
     cases = [
         ({"session_id": "s", "message": "   "}, 400),
         ({"session_id": "s", "message": "x" * 5000}, 413),
@@ -111,7 +116,7 @@ def test_errors_have_clear_statuses_and_are_tracked(client: TestClient, outbox: 
         assert response.status_code == status, (payload, response.text)
         assert "Traceback" not in response.text
         assert response.json()["request_id"]
-    records = list(pending_records(outbox).values())
+    records = list(pending_records(request_queue).values())
     assert sorted(r.http_status for r in records) == sorted(s for _, s in cases)  # type: ignore[attr-defined]
     assert all(r.tags["status"] == "error" for r in records)  # type: ignore[attr-defined]
 
@@ -125,7 +130,7 @@ def test_unbuilt_memory_is_503_with_retry_after(make_client: ClientFactory, tmp_
 
 
 def test_stream_sends_the_same_text_then_metadata_then_done(
-    client: TestClient, outbox: Outbox
+    client: TestClient, request_queue: RequestQueue
 ) -> None:
     question = {"session_id": "s", "message": "What are your hobbies?"}
     plain = client.post("/chat", json=question).json()
@@ -143,11 +148,13 @@ def test_stream_sends_the_same_text_then_metadata_then_done(
     text = "".join(chunks).replace("\\n", "\n").replace("\\\\", "\\")
     assert text == plain["response"]
     assert meta["sources"] == plain["sources"] and meta["request_id"] != plain["request_id"]
-    record = pending_records(outbox)[meta["request_id"]]
+    record = pending_records(request_queue)[meta["request_id"]]
     assert record.endpoint == "chat_stream" and record.response == text  # type: ignore[attr-defined]
 
 
-def test_fifty_concurrent_suggestions_are_all_stored(client: TestClient, outbox: Outbox) -> None:
+def test_fifty_concurrent_suggestions_are_all_stored(
+    client: TestClient, feedback_queue: FeedbackQueue
+) -> None:
     def post(i: int) -> int:
         return client.post(
             "/api/edit-message/suggestion",
@@ -162,7 +169,7 @@ def test_fifty_concurrent_suggestions_are_all_stored(client: TestClient, outbox:
     with ThreadPoolExecutor(16) as pool:
         statuses = list(pool.map(post, range(50)))
     assert statuses == [200] * 50
-    stored = outbox.feedback()
+    stored = feedback_queue.entries()
     assert sorted(f.suggested_response for f in stored) == sorted(f"better {i}" for i in range(50))
     bad = client.post(
         "/api/edit-message/suggestion",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -15,9 +14,11 @@ from pydantic import SecretStr
 
 from tests.fakes.gemini_server import FakeGeminiServer, gemini_error
 from tests.fakes.scripted_server import RecordedRequest, Reply
-from tests.server.conftest import ClientFactory
+from tests.support.factories import ClientFactory
+from tests.support.network import free_port
+from tests.support.waiting import wait_until
 from twinself.config.settings import Settings
-from twinself.pipeline.outbox import Outbox
+from twinself.pipeline.request_queue import RequestQueue
 from twinself.server.app import create_app
 from twinself.server.services import ServerServices, build_services
 from twinself.twin.factory import TwinRuntime
@@ -33,6 +34,8 @@ class SlowStreamingGemini(FakeGeminiServer):
 
         def slowly(pieces: Iterable[bytes]) -> Iterator[bytes]:
             for piece in pieces:
+                # The provider is slow on purpose: the client leaves while the answer is
+                # still coming, which is what the disconnect test is about.
                 time.sleep(0.2)
                 yield piece
 
@@ -50,7 +53,7 @@ def gemini_settings(server_settings: Settings, base_url: str) -> dict[str, objec
 
 
 def test_quota_exhausted_is_503_with_retry_after_and_no_key(
-    make_client: ClientFactory, server_settings: Settings, outbox: Outbox
+    make_client: ClientFactory, server_settings: Settings, request_queue: RequestQueue
 ) -> None:
     with FakeGeminiServer(api_key=KEY) as gemini:
         gemini.plan(
@@ -64,7 +67,7 @@ def test_quota_exhausted_is_503_with_retry_after_and_no_key(
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "8"
     assert KEY not in response.text
-    [pending] = outbox.due_requests(10)
+    [pending] = request_queue.due(10)
     assert pending.record.tags["error_type"] == "ProviderQuotaExceeded"
     assert pending.record.http_status == 503
 
@@ -78,12 +81,6 @@ def test_provider_auth_failure_is_502_without_a_trace(
     assert response.status_code == 502
     assert "GOOGLE_API_KEY" in response.json()["detail"]
     assert KEY not in response.text and "Traceback" not in response.text
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -106,16 +103,14 @@ def live_server(
         )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: server.started, 30, "uvicorn to start")
         yield f"http://127.0.0.1:{port}", gemini
         server.should_exit = True
         thread.join(10)
 
 
 def test_client_disconnect_mid_stream_is_recorded_with_what_was_sent(
-    live_server: tuple[str, SlowStreamingGemini], outbox: Outbox
+    live_server: tuple[str, SlowStreamingGemini], request_queue: RequestQueue
 ) -> None:
     url, _ = live_server
     received = []
@@ -131,12 +126,9 @@ def test_client_disconnect_mid_stream_is_recorded_with_what_was_sent(
                 received.append(line)
             if len(received) == 2:
                 break  # leave mid-answer
-    deadline = time.monotonic() + 15
-    records = []
-    while time.monotonic() < deadline and not records:
-        records = outbox.due_requests(10)
-        time.sleep(0.1)
-    [pending] = records
+    # The server records the cut request once it notices the client is gone.
+    wait_until(lambda: request_queue.due(10), 15, "the disconnected request's record")
+    [pending] = request_queue.due(10)
     record = pending.record
     assert record.status == "client_disconnected"
     assert record.tags["status"] == "client_disconnected" and record.http_status == 499
@@ -157,7 +149,7 @@ class BreaksMidStreamGemini(FakeGeminiServer):
 
 
 def test_stream_that_breaks_midway_ends_with_an_error_event(
-    make_client: ClientFactory, server_settings: Settings, outbox: Outbox
+    make_client: ClientFactory, server_settings: Settings, request_queue: RequestQueue
 ) -> None:
     with BreaksMidStreamGemini("one two three four five six seven eight", api_key=KEY) as gemini:
         client = make_client(**gemini_settings(server_settings, gemini.base_url))
@@ -168,7 +160,7 @@ def test_stream_that_breaks_midway_ends_with_an_error_event(
     assert events[-2].startswith("event: error\ndata: ")
     assert events[-1] == "data: [DONE]"
     assert KEY not in response.text
-    [pending] = outbox.due_requests(10)
+    [pending] = request_queue.due(10)
     assert pending.record.status == "error" and pending.record.response.startswith("one")
 
 

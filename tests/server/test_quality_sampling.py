@@ -6,9 +6,9 @@ import json
 
 from fastapi.testclient import TestClient
 
-from tests.server.conftest import ClientFactory
+from tests.support.factories import ClientFactory
 from twinself.pipeline.evaluation_queue import EvaluationQueue
-from twinself.pipeline.outbox import Outbox
+from twinself.pipeline.request_queue import RequestQueue
 
 QUESTION = {"session_id": "s1", "message": "Where did you study?"}
 
@@ -22,29 +22,29 @@ def stream_metadata(client: TestClient, body: dict[str, object]) -> dict[str, ob
 
 
 def test_a_sampled_answer_is_queued_with_its_question_answer_and_context(
-    client: TestClient, outbox: Outbox
+    client: TestClient, request_queue: RequestQueue, evaluation_queue: EvaluationQueue
 ) -> None:
     body = client.post("/chat", json=QUESTION).json()
 
     assert body["metrics"]["quality_evaluation"] == "evaluating_in_background"
-    queued = EvaluationQueue(outbox).get(body["request_id"])
+    queued = evaluation_queue.get(body["request_id"])
     assert queued is not None and queued.status == "pending"
     assert queued.job.question == QUESTION["message"]
     assert queued.job.answer == body["response"]
     assert queued.job.context == [s["text"] for s in body["sources"]]
-    [pending] = outbox.due_requests(10)
+    [pending] = request_queue.due(10)
     assert pending.record.tags["quality_evaluation"] == "evaluating_in_background"
 
     streamed = stream_metadata(client, QUESTION)
     assert streamed["metrics"]["quality_evaluation"] == "evaluating_in_background"  # type: ignore[index]
-    assert EvaluationQueue(outbox).backlog().counts["pending"] == 2
+    assert evaluation_queue.backlog().counts["pending"] == 2
     health = client.get("/health").json()
     assert health["deepeval_enabled"] is True and health["deepeval_judge"] == "local"
     assert health["backlog"]["evaluations_waiting"] == 2
 
 
 def test_sample_rate_zero_and_track_quality_false_queue_nothing(
-    make_client: ClientFactory, outbox: Outbox
+    make_client: ClientFactory, request_queue: RequestQueue, evaluation_queue: EvaluationQueue
 ) -> None:
     client = make_client(eval_sample_rate=0.0)
 
@@ -53,11 +53,13 @@ def test_sample_rate_zero_and_track_quality_false_queue_nothing(
 
     assert unsampled["metrics"]["quality_evaluation"] == "not_sampled"
     assert not_asked["metrics"]["quality_evaluation"] == "disabled"
-    assert EvaluationQueue(outbox).backlog().counts["pending"] == 0
-    assert len(outbox.due_requests(10)) == 2  # the requests themselves are still tracked
+    assert evaluation_queue.backlog().counts["pending"] == 0
+    assert len(request_queue.due(10)) == 2  # the requests themselves are still tracked
 
 
-def test_a_tenth_is_sampled_at_rate_point_one(make_client: ClientFactory, outbox: Outbox) -> None:
+def test_a_tenth_is_sampled_at_rate_point_one(
+    make_client: ClientFactory, evaluation_queue: EvaluationQueue
+) -> None:
     client = make_client(eval_sample_rate=0.1)
     states = [
         client.post("/chat", json=QUESTION).json()["metrics"]["quality_evaluation"]
@@ -65,12 +67,14 @@ def test_a_tenth_is_sampled_at_rate_point_one(make_client: ClientFactory, outbox
     ]
     sampled = states.count("evaluating_in_background")
     assert 1 <= sampled <= 15 and sampled + states.count("not_sampled") == 60
-    assert EvaluationQueue(outbox).backlog().counts["pending"] == sampled
+    assert evaluation_queue.backlog().counts["pending"] == sampled
 
 
-def test_evaluation_off_reports_disabled(make_client: ClientFactory, outbox: Outbox) -> None:
+def test_evaluation_off_reports_disabled(
+    make_client: ClientFactory, evaluation_queue: EvaluationQueue
+) -> None:
     client = make_client(eval_judge="none")
     body = client.post("/chat", json=QUESTION).json()
     assert body["metrics"]["quality_evaluation"] == "disabled"
     assert client.get("/health").json()["deepeval_enabled"] is False
-    assert EvaluationQueue(outbox).get(body["request_id"]) is None
+    assert evaluation_queue.get(body["request_id"]) is None

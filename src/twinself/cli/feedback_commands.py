@@ -9,6 +9,7 @@ from rich.table import Table
 
 from twinself.cli.common import console, handle_errors, load_settings
 from twinself.memory.suggestions import apply_merge, plan_merge
+from twinself.pipeline.feedback_queue import FeedbackQueue
 from twinself.pipeline.outbox import build_outbox
 
 feedback_app = typer.Typer(
@@ -27,8 +28,8 @@ def list_feedback(
     Example:
         twinself feedback list
     """
-    outbox = build_outbox(load_settings().home)
-    items = outbox.feedback(include_merged=include_merged)
+    queue = FeedbackQueue(build_outbox(load_settings().home))
+    items = queue.entries(include_merged=include_merged)
     if as_json:
         typer.echo(json.dumps([vars(f) for f in items]))
         return
@@ -59,8 +60,8 @@ def merge(
         twinself feedback merge --archive
     """
     settings = load_settings()
-    outbox = build_outbox(settings.home)
-    waiting = outbox.feedback(include_merged=False)
+    queue = FeedbackQueue(build_outbox(settings.home))
+    waiting = queue.entries(include_merged=False)
     plan = plan_merge(
         settings.resolved_data_dir,
         [(f.original_question, f.suggested_response) for f in waiting],
@@ -75,7 +76,7 @@ def merge(
         return
     added = apply_merge(plan)
     if archive:
-        outbox.mark_feedback_merged([f.feedback_id for f in waiting])
+        queue.mark_merged([f.feedback_id for f in waiting])
     console.print(
         f"Merged {added} suggestion(s) into {plan.target} ({plan.duplicates} duplicate(s) "
         "skipped). Next: `twinself rebuild --create-version`."

@@ -25,7 +25,7 @@ from twinself.pipeline.worker_lock import single_worker_lock
 # that `twinself --help` and every other command start fast.
 if TYPE_CHECKING:
     from twinself.pipeline.evaluation_worker import EvaluationWorker
-    from twinself.pipeline.mlflow_sink import RunSink
+    from twinself.pipeline.run_sink import RunSink
     from twinself.pipeline.shipper import Shipper
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 def check_mlflow(sink: RunSink, must_be_up: bool) -> None:
     """A misconfiguration always stops the worker; an MLflow that is down only stops --once."""
-    from twinself.pipeline.mlflow_sink import SinkMisconfigured, SinkUnavailable
+    from twinself.pipeline.run_sink import SinkMisconfigured, SinkUnavailable
 
     try:
         sink.check_connection()
@@ -49,7 +49,7 @@ def _ship_once(shipper: Shipper, stop: threading.Event) -> None:
     check_mlflow(shipper.sink, must_be_up=True)
     with stop_on_signals(stop):
         report = shipper.drain(stop)
-    backlog = shipper.outbox.backlog()
+    backlog = shipper.requests.backlog()
     typer.echo(
         f"Shipped {report.shipped} request(s) to MLflow; "
         f"{backlog.pending} pending, {backlog.failed} failed."

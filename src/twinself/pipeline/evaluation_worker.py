@@ -6,6 +6,9 @@ most `concurrency` evaluations in flight; the queue and MLflow calls are short a
 - A judge failure is retried with jittered exponential backoff (longer for a 429); after
   `max_attempts`, or at once for a failure no retry can fix (a refused key), the job is a dead
   letter until `twinself evaluations retry`.
+- The run's `quality_evaluation` tag ends as what happened: `evaluated` with the scores,
+  `dead_letter` or `failed` with a dead letter (set once the run exists; a request that never
+  shipped has no run to tag).
 - A job whose run is not shipped yet waits as `scored`, its result kept; MLflow being down
   postpones logging without counting an attempt, as the shipper does.
 - A crash leaves jobs `running`; the next worker (holding the lock) puts them back.
@@ -17,6 +20,8 @@ import asyncio
 import logging
 import random
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from twinself.backoff import backoff_delay
@@ -25,8 +30,11 @@ from twinself.evaluation.judge_errors import classify
 from twinself.evaluation.judges import Judge
 from twinself.evaluation.results import EvaluationResult
 from twinself.pipeline.evaluation_queue import EvaluationQueue, QueuedJob
-from twinself.pipeline.mlflow_sink import RunSink, SinkRejected, SinkUnavailable, build_run_sink
-from twinself.pipeline.outbox import build_outbox
+from twinself.pipeline.mlflow_sink import build_run_sink
+from twinself.pipeline.outbox import Outbox, build_outbox
+from twinself.pipeline.records import EvaluationOutcome
+from twinself.pipeline.request_queue import RequestQueue
+from twinself.pipeline.run_sink import RunSink, SinkRejected, SinkUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -41,16 +49,20 @@ class PassCounts:
     dead: int = 0
     waiting: int = 0  # scored, waiting for its run or for MLflow
     failed: int = 0  # will be retried later
+    tagged: int = 0  # dead letters' runs given their final quality_evaluation tag
 
     def add(self, other: PassCounts) -> None:
-        for name in ("claimed", "done", "dead", "waiting", "failed"):
+        for name in ("claimed", "done", "dead", "waiting", "failed", "tagged"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 class EvaluationWorker:
+    """Judges the evaluation queue of one outbox, reading its request queue for each run.
+    `clock` dates every attempt."""
+
     def __init__(
         self,
-        queue: EvaluationQueue,
+        outbox: Outbox,
         sink: RunSink,
         judge: Judge,
         *,
@@ -62,8 +74,10 @@ class EvaluationWorker:
         rate_limit_base_seconds: float = 10.0,
         max_backoff_seconds: float = 300.0,
         rng: random.Random | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self.queue = queue
+        self.queue = EvaluationQueue(outbox, clock)
+        self.requests = RequestQueue(outbox, clock)
         self.sink = sink
         self.judge = judge
         self._concurrency = concurrency
@@ -84,6 +98,7 @@ class EvaluationWorker:
         outcomes = await asyncio.gather(*(self._process(job, slots) for job in jobs))
         for outcome in outcomes:
             setattr(counts, outcome, getattr(counts, outcome) + 1)
+        counts.tagged = self._tag_dead_runs()
         return counts
 
     async def _process(self, queued: QueuedJob, slots: asyncio.Semaphore) -> str:
@@ -96,7 +111,7 @@ class EvaluationWorker:
                     )
                 except Exception as exc:
                     return self._judge_failed(queued, exc)
-            self.queue.mark_scored(job.request_id, result.to_dict(), 0.0)
+            self.queue.mark_scored(job.request_id, result.to_dict())
             logger.info(
                 "evaluation of request %s by %s: answer_relevancy %.2f, faithfulness %.2f (%.2fs)",
                 job.request_id,
@@ -112,42 +127,42 @@ class EvaluationWorker:
     def _judge_failed(self, queued: QueuedJob, exc: BaseException) -> str:
         failure = classify(exc, self.judge.secret)
         attempts = queued.attempts + 1
-        dead = not failure.retryable or attempts >= self._max_attempts
-        base = self._rate_limit_base if failure.rate_limited else self._base
-        # The quota's own reset time (Gemini's retryDelay) wins when it is longer.
-        delay = backoff_delay(
-            attempts, base, self._max_backoff, self._rng.random(), failure.retry_after_seconds
-        )
         request_id = queued.job.request_id
-        self.queue.mark_failed(request_id, failure.message, delay, dead=dead, rescore=True)
-        if dead:
-            logger.error(
-                "evaluation of request %s is a dead letter after %d attempt(s): %s. "
-                "`twinself evaluations retry %s` queues it again.",
+        if failure.retryable and attempts < self._max_attempts:
+            base = self._rate_limit_base if failure.rate_limited else self._base
+            # The quota's own reset time (Gemini's retryDelay) wins when it is longer.
+            delay = backoff_delay(
+                attempts, base, self._max_backoff, self._rng.random(), failure.retry_after_seconds
+            )
+            self.queue.mark_failed(request_id, failure.message, delay, rescore=True)
+            logger.warning(
+                "evaluation of request %s failed (attempt %d of %d; next in %.0fs): %s",
                 request_id,
                 attempts,
+                self._max_attempts,
+                delay,
                 failure.message,
-                request_id,
             )
-            return "dead"
-        logger.warning(
-            "evaluation of request %s failed (attempt %d of %d; next in %.0fs): %s",
+            return "failed"
+        outcome: EvaluationOutcome = "dead_letter" if failure.retryable else "failed"
+        self.queue.mark_dead(request_id, failure.message, run_tag=outcome)
+        logger.error(
+            "evaluation of request %s is a dead letter after %d attempt(s): %s. "
+            "`twinself evaluations retry %s` queues it again.",
             request_id,
             attempts,
-            self._max_attempts,
-            delay,
             failure.message,
+            request_id,
         )
-        return "failed"
+        return "dead"
 
     def _log(self, queued: QueuedJob, result: EvaluationResult) -> str:
         request_id = queued.job.request_id
-        state = self.queue.outbox.request_state(request_id)
+        state = self.requests.state(request_id)
         if state is None or state.status == "failed":
             why = "it is not in the outbox" if state is None else f"it failed: {state.last_error}"
-            self.queue.mark_failed(
-                request_id, f"The request's run never shipped ({why})", 0, dead=True, rescore=False
-            )
+            error = f"The request's run never shipped ({why})"
+            self.queue.mark_dead(request_id, error, run_tag=None)  # no run to tag
             return "dead"
         if state.run_id is None or state.status != "shipped":
             waiting = "waiting for the request's run to ship"
@@ -160,14 +175,44 @@ class EvaluationWorker:
             self.queue.postpone(request_id, str(exc), delay)
             return "waiting"
         except SinkRejected as exc:
-            attempts = queued.attempts + 1
-            dead = attempts >= self._max_attempts
-            delay = backoff_delay(attempts, self._base, self._max_backoff, self._rng.random())
-            self.queue.mark_failed(request_id, str(exc), delay, dead=dead, rescore=False)
             logger.warning("MLflow rejected the evaluation of request %s: %s", request_id, exc)
-            return "dead" if dead else "failed"
+            attempts = queued.attempts + 1
+            if attempts >= self._max_attempts:
+                self.queue.mark_dead(request_id, str(exc), run_tag="dead_letter")
+                return "dead"
+            delay = backoff_delay(attempts, self._base, self._max_backoff, self._rng.random())
+            self.queue.mark_failed(request_id, str(exc), delay, rescore=False)
+            return "failed"
         self.queue.mark_done(request_id)
         return "done"
+
+    def _tag_dead_runs(self) -> int:
+        """Give each dead job's run its final `quality_evaluation` tag once the run exists.
+        Owed durably by the job, so a crash or an MLflow outage only delays it."""
+        tagged = 0
+        for owed in self.queue.owed_run_tags(self._concurrency * 4):
+            request_id = owed.request_id
+            state = self.requests.state(request_id)
+            if state is None or state.status == "failed":
+                self.queue.settle_run_tag(request_id)  # the run never shipped: nothing to tag
+                continue
+            if state.run_id is None or state.status != "shipped":
+                self.queue.postpone_run_tag(request_id, _RUN_WAIT_SECONDS)
+                continue
+            try:
+                self.sink.end_quality_evaluation(state.run_id, owed.outcome)
+            except SinkUnavailable:
+                delay = backoff_delay(owed.attempts, self._base, 60.0, self._rng.random())
+                self.queue.postpone_run_tag(request_id, delay)
+                break  # MLflow is down for the others too
+            except SinkRejected as exc:
+                logger.warning(
+                    "MLflow refused to tag run %s %s: %s", state.run_id, owed.outcome, exc
+                )
+            else:
+                tagged += 1
+            self.queue.settle_run_tag(request_id)
+        return tagged
 
     # --- loops ------------------------------------------------------------------------
 
@@ -211,7 +256,7 @@ class EvaluationWorker:
 
 def build_evaluation_worker(settings: Settings, judge: Judge) -> EvaluationWorker:
     return EvaluationWorker(
-        EvaluationQueue(build_outbox(settings.home)),
+        build_outbox(settings.home),
         build_run_sink(settings),
         judge,
         concurrency=settings.eval_concurrency,

@@ -18,20 +18,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Protocol
 
 from mlflow import MlflowClient
-from mlflow.entities import (
-    AssessmentSource,
-    AssessmentSourceType,
-    Metric,
-    Param,
-    RunTag,
-    Span,
-    ViewType,
-)
-from mlflow.entities import Feedback as FeedbackAssessment
+from mlflow.entities import Metric, Param, RunTag, Span, ViewType
 from mlflow.environment_variables import (
     MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR,
     MLFLOW_HTTP_REQUEST_MAX_RETRIES,
@@ -44,82 +33,40 @@ from mlflow.tracing.client import TracingClient
 from sqlalchemy.exc import OperationalError
 
 from twinself.config.settings import Settings
-from twinself.errors import TwinselfError
 from twinself.evaluation.results import EvaluationResult
+from twinself.pipeline.feedback_queue import Feedback
+from twinself.pipeline.mlflow_assessments import (
+    FEEDBACK_ASSESSMENT_NAME,
+    judge_assessments,
+    suggestion_assessment,
+    suggestion_marker,
+)
+from twinself.pipeline.mlflow_run import (
+    millis,
+    run_end_millis,
+    run_status,
+    run_tags,
+    time_windows,
+)
 from twinself.pipeline.mlflow_trace import (
     REQUEST_ID_TAG,
     trace_id_for,
     trace_info,
     trace_spans,
 )
-from twinself.pipeline.outbox import Feedback
-from twinself.pipeline.records import RequestRecord
+from twinself.pipeline.records import QUALITY_EVALUATION_TAG, EvaluationOutcome, RequestRecord
+from twinself.pipeline.run_sink import (
+    RunNotFound,
+    ShippedRun,
+    SinkMisconfigured,
+    SinkRejected,
+    SinkUnavailable,
+)
 from twinself.redaction import redact
 
 JUDGE_TAG = "deepeval_judge"
-FEEDBACK_ASSESSMENT_NAME = "suggested_response"
-# Trace previews shown in the MLflow trace table (MLflow's own limit for OSS servers).
-_RUN_STATUS = {"success": "FINISHED", "error": "FAILED", "client_disconnected": "KILLED"}
 # 5xx other than 501, timeouts, conflicts and rate limits are worth retrying; other 4xx are not.
 _RETRYABLE_HTTP_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
-
-
-class SinkUnavailable(TwinselfError):
-    """MLflow cannot be reached or is failing: retry later, the record is not at fault."""
-
-
-class SinkMisconfigured(SinkUnavailable):
-    """The tracking URI or experiment is unusable: records wait until someone fixes it."""
-
-
-class SinkRejected(TwinselfError):
-    """MLflow refused this record: retrying the same data will most likely fail again."""
-
-
-class RunNotFound(SinkRejected):
-    """The run id names no run in the tracking store."""
-
-
-@dataclass(frozen=True)
-class ShippedRun:
-    run_id: str
-    trace_id: str
-
-
-class RunSink(Protocol):
-    """Where the shipper sends records. Every method raises SinkUnavailable or SinkRejected."""
-
-    def find_runs(self, records: Sequence[RequestRecord]) -> dict[str, str]:
-        """request_id -> run_id for the records that already have a run (one lookup)."""
-        ...
-
-    def ship(
-        self,
-        record: RequestRecord,
-        known_run_id: str | None,
-        on_run_created: Callable[[str], None],
-        *,
-        look_up_run: bool = True,
-    ) -> ShippedRun:
-        """Write the record's run and trace; safe to repeat.
-
-        `known_run_id` is reused when given. Otherwise the run is looked up by request_id
-        unless `look_up_run` is False (the caller already did, e.g. with `find_runs`).
-        `on_run_created(run_id)` runs right after a new run exists, to remember it durably.
-        """
-        ...
-
-    def log_feedback(self, feedback: Feedback, trace_id: str) -> None:
-        """Attach a human's suggested response to the request's trace; safe to repeat."""
-        ...
-
-    def log_evaluation(self, run_id: str, trace_id: str | None, result: EvaluationResult) -> bool:
-        """Log a request's quality scores to its run and trace; False if already logged."""
-        ...
-
-    def check_connection(self) -> None:
-        """Raise SinkUnavailable (or SinkMisconfigured) unless MLflow is ready for runs."""
-        ...
 
 
 class MlflowRunSink:
@@ -173,7 +120,7 @@ class MlflowRunSink:
         with self._mlflow_errors("looking up existing runs"):
             client = self._clients()[0]
             experiment_id = self._resolve_experiment()
-            for first, last in _time_windows(sorted(_millis(r.created_at) for r in records)):
+            for first, last in time_windows(sorted(millis(r.created_at) for r in records)):
                 window = f"attributes.start_time >= {first} AND attributes.start_time <= {last}"
                 page_token: str | None = None
                 while True:
@@ -212,14 +159,14 @@ class MlflowRunSink:
             if run_id is None:
                 run_id = client.create_run(
                     experiment_id,
-                    start_time=_millis(record.created_at),
-                    tags=_run_tags(record, trace_id),
+                    start_time=millis(record.created_at),
+                    tags=run_tags(record, trace_id),
                     run_name=f"chat-{record.request_id[:8]}",
                 ).info.run_id
         if created:
             on_run_created(run_id)
         with self._mlflow_errors(f"shipping request {record.request_id}"):
-            timestamp = _millis(record.created_at)
+            timestamp = millis(record.created_at)
             client.log_batch(
                 run_id,
                 metrics=[Metric(k, float(v), timestamp, 0) for k, v in record.metrics.items()],
@@ -229,13 +176,11 @@ class MlflowRunSink:
             tracing.start_trace(trace_info(record, trace_id, experiment_id, run_id, spans))
             self._log_spans(tracing, experiment_id, spans)
             # Terminated last: a FINISHED/FAILED/KILLED run always has its trace.
-            client.set_terminated(
-                run_id, _RUN_STATUS.get(record.status, "FAILED"), end_time=_run_end_millis(record)
-            )
+            client.set_terminated(run_id, run_status(record), end_time=run_end_millis(record))
         return ShippedRun(run_id=run_id, trace_id=trace_id)
 
     def log_feedback(self, feedback: Feedback, trace_id: str) -> None:
-        marker = {"feedback_id": str(feedback.feedback_id), "created_at": str(feedback.created_at)}
+        marker = suggestion_marker(feedback)
         with self._mlflow_errors(f"logging feedback {feedback.feedback_id}"):
             tracing = self._clients()[1]
             # A retry after a crash between logging and marking must not add a second copy.
@@ -245,23 +190,7 @@ class MlflowRunSink:
                     metadata.get(k) == v for k, v in marker.items()
                 ):
                     return
-            tracing.log_assessment(
-                trace_id,
-                FeedbackAssessment(
-                    name=FEEDBACK_ASSESSMENT_NAME,
-                    value=feedback.suggested_response,
-                    source=AssessmentSource(
-                        source_type=AssessmentSourceType.HUMAN, source_id="twinself-user"
-                    ),
-                    rationale="A user suggested this response instead of the twin's answer.",
-                    metadata={
-                        **marker,
-                        "request_id": feedback.request_id or "",
-                        "original_question": feedback.original_question,
-                        "original_response": feedback.original_response,
-                    },
-                ),
-            )
+            tracing.log_assessment(trace_id, suggestion_assessment(feedback))
 
     def log_evaluation(self, run_id: str, trace_id: str | None, result: EvaluationResult) -> bool:
         """Scores as run metrics and tags, and as LLM_JUDGE assessments on the trace.
@@ -269,48 +198,38 @@ class MlflowRunSink:
         Exactly once across crashes: assessments go first and are skipped when present; the
         run's metrics and tags go last in one log_batch, and their presence means "all done"
         (then nothing is logged and False is returned). `trace_id=None` takes the run's.
+        That log_batch also sets the `quality_evaluation` tag to `evaluated` (the values are
+        listed at `RunSink.end_quality_evaluation`).
         """
         with self._mlflow_errors(f"logging an evaluation to run {run_id}"):
             client, tracing = self._clients()
-            try:
-                tags = client.get_run(run_id).data.tags
-            except MlflowException as exc:
-                if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
-                    raise
-                raise RunNotFound(
-                    f"There is no MLflow run {run_id!r} at {self.tracking_uri}. Copy a run id "
-                    "from the MLflow UI, or from GET /runs/REQUEST_ID."
-                ) from None
+            tags = self._tags_of_run(client, run_id)
             if JUDGE_TAG in tags:
                 return False
             trace_id = trace_id or tags.get("trace_id")
             if trace_id is not None:
                 present = {a.name for a in tracing.get_trace_info(trace_id).assessments}
-                for name, metric in result.metrics().items():
-                    if name in present:
-                        continue
-                    tracing.log_assessment(
-                        trace_id,
-                        FeedbackAssessment(
-                            name=name,
-                            value=metric.score,
-                            source=AssessmentSource(
-                                source_type=AssessmentSourceType.LLM_JUDGE, source_id=result.judge
-                            ),
-                            rationale=metric.reason,
-                            metadata={
-                                "threshold": str(metric.threshold),
-                                "passed": str(metric.passed),
-                            },
-                        ),
-                    )
+                for name, assessment in judge_assessments(result).items():
+                    if name not in present:
+                        tracing.log_assessment(trace_id, assessment)
             timestamp = int(time.time() * 1000)
             client.log_batch(
                 run_id,
                 metrics=[Metric(k, v, timestamp, 0) for k, v in result.mlflow_metrics().items()],
-                tags=[RunTag(k, v) for k, v in result.mlflow_tags().items()],
+                tags=[
+                    *(RunTag(k, v) for k, v in result.mlflow_tags().items()),
+                    RunTag(QUALITY_EVALUATION_TAG, "evaluated"),
+                ],
             )
         return True
+
+    def end_quality_evaluation(self, run_id: str, outcome: EvaluationOutcome) -> None:
+        """`dead_letter` or `failed` on the run (the values: `RunSink.end_quality_evaluation`);
+        one whose scores are logged keeps `evaluated`."""
+        with self._mlflow_errors(f"tagging run {run_id} {QUALITY_EVALUATION_TAG}={outcome}"):
+            client = self._clients()[0]
+            if JUDGE_TAG not in self._tags_of_run(client, run_id):
+                client.set_tag(run_id, QUALITY_EVALUATION_TAG, outcome)
 
     def log_summary_run(
         self,
@@ -335,6 +254,18 @@ class MlflowRunSink:
         return str(run_id)
 
     # --- internals --------------------------------------------------------------------
+
+    def _tags_of_run(self, client: MlflowClient, run_id: str) -> dict[str, str]:
+        try:
+            tags: dict[str, str] = client.get_run(run_id).data.tags
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            raise RunNotFound(
+                f"There is no MLflow run {run_id!r} at {self.tracking_uri}. Copy a run id "
+                "from the MLflow UI, or from GET /runs/REQUEST_ID."
+            ) from None
+        return tags
 
     def _clients(self) -> tuple[MlflowClient, TracingClient]:
         # Built on first use: a SQLite store runs its migrations in the constructor.
@@ -433,40 +364,3 @@ def _is_retryable(exc: BaseException) -> bool:
         return ERROR_CODE_TO_HTTP_STATUS.get(exc.error_code, 500) in _RETRYABLE_HTTP_STATUSES
     # Connection refused/reset, timeouts (requests' errors are OSErrors), a locked database.
     return isinstance(exc, OSError | OperationalError)
-
-
-# --- the run --------------------------------------------------------------------------
-
-
-def _millis(epoch_seconds: float) -> int:
-    return int(epoch_seconds * 1000)
-
-
-def _time_windows(sorted_millis: list[int], max_gap: int = 10_000) -> list[tuple[int, int]]:
-    """Start times grouped at gaps, so one old retried record cannot stretch a batch's
-    window over every run since."""
-    windows: list[tuple[int, int]] = []
-    for millis in sorted_millis:
-        if windows and millis - windows[-1][1] <= max_gap:
-            windows[-1] = (windows[-1][0], millis)
-        else:
-            windows.append((millis, millis))
-    return windows
-
-
-def _run_end_millis(record: RequestRecord) -> int:
-    if record.root is not None:
-        return record.root.end_ns // 1_000_000
-    return _millis(record.created_at + record.metrics.get("total_time_seconds", 0.0))
-
-
-def _run_tags(record: RequestRecord, trace_id: str) -> dict[str, str]:
-    return {
-        **record.tags,
-        REQUEST_ID_TAG: record.request_id,
-        "trace_id": trace_id,
-        "status": record.status,
-        "error_type": record.error_type,
-        "endpoint": record.endpoint,
-        "http_status": str(record.http_status),
-    }

@@ -1,26 +1,24 @@
-"""The durable local outbox: the only thing the request path writes.
+"""The durable local outbox: the SQLite database the request path writes and the workers drain.
 
-SQLite in WAL mode under TWINSELF_HOME. The server appends one row per request (and per
-feedback post) in one short transaction and returns; the shipper process claims pending rows,
-ships them to MLflow and marks them done only after MLflow accepted them. Rows survive a crash
-or restart of either process. Each process opens its own `Outbox`.
+SQLite in WAL mode under TWINSELF_HOME. It holds three queues, each its own module over this
+database: requests (`request_queue`), feedback posts (`feedback_queue`) and quality evaluations
+(`evaluation_queue`). The server appends in one short transaction and returns; the workers claim
+due rows and mark them only after MLflow accepted them. Rows survive a crash or restart of any
+process. Each process opens its own `Outbox`.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from twinself.errors import TwinselfError
-from twinself.pipeline.records import EvaluationJob, RequestRecord
 
+# Where a request or feedback row is on its way to MLflow.
 RowStatus = Literal["pending", "shipped", "failed"]
 
 _SCHEMA = """
@@ -69,47 +67,16 @@ CREATE TABLE IF NOT EXISTS evaluation_jobs (
 CREATE INDEX IF NOT EXISTS evaluation_jobs_due ON evaluation_jobs (status, next_attempt_at);
 """
 
+# Columns added after a table's first release, so an outbox from an older twinself opens.
+_ADDED_COLUMNS = (
+    ("feedback", "merged_at", "REAL"),
+    # A dead job's `quality_evaluation` tag still to set on its run (NULL: nothing owed).
+    ("evaluation_jobs", "run_tag", "TEXT"),
+)
+
 
 class OutboxCorrupt(TwinselfError):
     """The outbox database cannot be read."""
-
-
-@dataclass(frozen=True)
-class PendingRequest:
-    record: RequestRecord
-    attempts: int
-    run_id: str | None
-
-
-@dataclass(frozen=True)
-class RequestState:
-    request_id: str
-    status: RowStatus
-    attempts: int
-    run_id: str | None
-    trace_id: str | None
-    last_error: str | None
-    created_at: float
-    shipped_at: float | None
-
-
-@dataclass(frozen=True)
-class Feedback:
-    feedback_id: int
-    created_at: float
-    request_id: str | None
-    original_question: str
-    original_response: str
-    suggested_response: str
-    status: RowStatus
-    attempts: int
-
-
-@dataclass(frozen=True)
-class Backlog:
-    pending: int
-    failed: int
-    oldest_pending_age_seconds: float | None
 
 
 class Outbox:
@@ -122,8 +89,9 @@ class Outbox:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             # executescript manages its own transaction; the schema is idempotent.
-            self._connection().executescript(_SCHEMA)
-            self._add_column("feedback", "merged_at", "REAL")
+            self.connection().executescript(_SCHEMA)
+            for table, column, kind in _ADDED_COLUMNS:
+                self._add_column(table, column, kind)
         except sqlite3.DatabaseError as exc:
             raise OutboxCorrupt(
                 f"The outbox {path} is unreadable ({exc}). Move it aside to start a new one; "
@@ -131,16 +99,12 @@ class Outbox:
             ) from exc
 
     def _add_column(self, table: str, column: str, kind: str) -> None:
-        """Columns added after a table's first release (an outbox from an older twinself)."""
-        db = self._connection()
+        db = self.connection()
         if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection (autocommit; use `transaction()` to write)."""
-        return self._connection()
-
-    def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
             connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
@@ -156,12 +120,7 @@ class Outbox:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction, taken at once (BEGIN IMMEDIATE) so it never deadlocks."""
-        with self._transaction() as db:
-            yield db
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self._connection()
+        db = self.connection()
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
@@ -175,172 +134,6 @@ class Outbox:
         if connection is not None:
             connection.close()
             self._local.connection = None
-
-    # --- the request path -------------------------------------------------------------
-
-    def append_request(
-        self, record: RequestRecord, evaluation: EvaluationJob | None = None
-    ) -> None:
-        """The record and its evaluation job commit together, or neither does."""
-        payload = json.dumps(record.to_dict(), ensure_ascii=False, default=str)
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO requests (request_id, created_at, record) VALUES (?, ?, ?)",
-                (record.request_id, record.created_at, payload),
-            )
-            if evaluation is not None:
-                db.execute(
-                    "INSERT INTO evaluation_jobs (request_id, created_at, question, answer, "
-                    "context) VALUES (?, ?, ?, ?, ?)",
-                    (
-                        evaluation.request_id,
-                        record.created_at,
-                        evaluation.question,
-                        evaluation.answer,
-                        json.dumps(evaluation.context, ensure_ascii=False),
-                    ),
-                )
-
-    def append_feedback(
-        self,
-        original_question: str,
-        original_response: str,
-        suggested_response: str,
-        request_id: str | None,
-    ) -> int:
-        with self._transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO feedback (created_at, request_id, original_question, "
-                "original_response, suggested_response) VALUES (?, ?, ?, ?, ?)",
-                (time.time(), request_id, original_question, original_response, suggested_response),
-            )
-            return int(cursor.lastrowid or 0)
-
-    # --- reading ----------------------------------------------------------------------
-
-    def request_state(self, request_id: str) -> RequestState | None:
-        row = (
-            self._connection()
-            .execute(
-                "SELECT request_id, status, attempts, run_id, trace_id, last_error, created_at, "
-                "shipped_at FROM requests WHERE request_id = ?",
-                (request_id,),
-            )
-            .fetchone()
-        )
-        return RequestState(**dict(row)) if row else None
-
-    def backlog(self, now: float | None = None) -> Backlog:
-        db = self._connection()
-        pending, oldest = db.execute(
-            "SELECT COUNT(*), MIN(created_at) FROM requests WHERE status = 'pending'"
-        ).fetchone()
-        failed = db.execute("SELECT COUNT(*) FROM requests WHERE status = 'failed'").fetchone()[0]
-        age = None if oldest is None else max(0.0, (now or time.time()) - oldest)
-        return Backlog(int(pending), int(failed), age)
-
-    def feedback(self, limit: int = 1000, include_merged: bool = True) -> list[Feedback]:
-        where = "" if include_merged else "WHERE merged_at IS NULL "
-        rows = (
-            self._connection()
-            .execute(
-                "SELECT feedback_id, created_at, request_id, original_question, original_response,"
-                f" suggested_response, status, attempts FROM feedback {where}"
-                "ORDER BY feedback_id LIMIT ?",
-                (limit,),
-            )
-            .fetchall()
-        )
-        return [Feedback(**dict(r)) for r in rows]
-
-    def mark_feedback_merged(self, feedback_ids: list[int]) -> None:
-        """Archived: merged into episodic memory, no longer listed as waiting."""
-        with self._transaction() as db:
-            db.executemany(
-                "UPDATE feedback SET merged_at = ? WHERE feedback_id = ?",
-                [(time.time(), i) for i in feedback_ids],
-            )
-
-    # --- the shipper ------------------------------------------------------------------
-
-    def due_requests(self, limit: int, now: float | None = None) -> list[PendingRequest]:
-        rows = (
-            self._connection()
-            .execute(
-                "SELECT record, attempts, run_id FROM requests WHERE status = 'pending' "
-                "AND next_attempt_at <= ? ORDER BY created_at LIMIT ?",
-                (now or time.time(), limit),
-            )
-            .fetchall()
-        )
-        return [
-            PendingRequest(
-                RequestRecord.from_dict(json.loads(r["record"])), r["attempts"], r["run_id"]
-            )
-            for r in rows
-        ]
-
-    def note_run_created(self, request_id: str, run_id: str) -> None:
-        """Remember the run as soon as it exists, so a retry reuses it."""
-        with self._transaction() as db:
-            db.execute("UPDATE requests SET run_id = ? WHERE request_id = ?", (run_id, request_id))
-
-    def mark_shipped(self, request_id: str, run_id: str, trace_id: str | None) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE requests SET status = 'shipped', run_id = ?, trace_id = ?, "
-                "shipped_at = ?, last_error = NULL WHERE request_id = ?",
-                (run_id, trace_id, time.time(), request_id),
-            )
-
-    def mark_retry(
-        self, request_id: str, error: str, delay_seconds: float, give_up: bool = False
-    ) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE requests SET attempts = attempts + 1, last_error = ?, "
-                "next_attempt_at = ?, status = ? WHERE request_id = ?",
-                (
-                    error[:2000],
-                    time.time() + delay_seconds,
-                    "failed" if give_up else "pending",
-                    request_id,
-                ),
-            )
-
-    def due_feedback(self, limit: int, now: float | None = None) -> list[Feedback]:
-        rows = (
-            self._connection()
-            .execute(
-                "SELECT feedback_id, created_at, request_id, original_question, original_response,"
-                " suggested_response, status, attempts FROM feedback WHERE status = 'pending' "
-                "AND next_attempt_at <= ? ORDER BY feedback_id LIMIT ?",
-                (now or time.time(), limit),
-            )
-            .fetchall()
-        )
-        return [Feedback(**dict(r)) for r in rows]
-
-    def mark_feedback(
-        self,
-        feedback_id: int,
-        status: RowStatus,
-        error: str | None = None,
-        delay_seconds: float = 0.0,
-    ) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE feedback SET status = ?, last_error = ?, next_attempt_at = ?, "
-                "attempts = attempts + ?, shipped_at = ? WHERE feedback_id = ?",
-                (
-                    status,
-                    error,
-                    time.time() + delay_seconds,
-                    0 if status == "shipped" else 1,
-                    time.time() if status == "shipped" else None,
-                    feedback_id,
-                ),
-            )
 
 
 def build_outbox(home: Path) -> Outbox:

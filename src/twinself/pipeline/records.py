@@ -14,6 +14,11 @@ from typing import Any, Literal
 RequestStatus = Literal["success", "error", "client_disconnected"]
 # What happens to an answer's quality evaluation, as the API reports it.
 QualityEvaluation = Literal["evaluating_in_background", "not_sampled", "disabled"]
+# The run tag that starts as the request's QualityEvaluation and ends as an EvaluationOutcome.
+QUALITY_EVALUATION_TAG = "quality_evaluation"
+# How a run's evaluation ended: scores logged; attempts ran out (a dead letter); or a failure
+# no retry can fix, such as a refused key (a dead letter at once).
+EvaluationOutcome = Literal["evaluated", "dead_letter", "failed"]
 
 
 @dataclass(frozen=True)

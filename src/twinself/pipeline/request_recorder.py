@@ -1,4 +1,5 @@
-"""Turn one answered (or failed) request into a RequestRecord and append it to the outbox.
+"""Turn one answered (or failed) request into a RequestRecord and append it to the outbox's
+request queue.
 
 This is all the tracking the request path does: build a dict, one SQLite insert.
 """
@@ -12,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twinself.llm.base import Passage, TokenUsage
-from twinself.pipeline.outbox import Outbox
 from twinself.pipeline.pricing import Cost, PriceBook
 from twinself.pipeline.records import (
+    QUALITY_EVALUATION_TAG,
     EvaluationJob,
     QualityEvaluation,
     RequestRecord,
@@ -22,6 +23,7 @@ from twinself.pipeline.records import (
     SpanClock,
     SpanRecord,
 )
+from twinself.pipeline.request_queue import RequestQueue
 from twinself.twin.twin import TwinAnswer, source_to_dict
 
 logger = logging.getLogger(__name__)
@@ -102,16 +104,16 @@ def _document(passage: Passage) -> dict[str, Any]:
 class RequestRecorder:
     def __init__(
         self,
-        outbox: Outbox | None,
+        requests: RequestQueue | None,
         prices: PriceBook,
         data_version: str,
         sampling: EvaluationSampling | None = None,
     ) -> None:
-        """`outbox=None` disables tracking (TWINSELF_TRACKING=false), and with it evaluation."""
-        self._outbox = outbox
+        """`requests=None` disables tracking (TWINSELF_TRACKING=false), and with it evaluation."""
+        self._requests = requests
         self._prices = prices
         self.data_version = data_version
-        self._sampling = sampling if outbox is not None else None
+        self._sampling = sampling if requests is not None else None
 
     @property
     def evaluating(self) -> bool:
@@ -119,7 +121,7 @@ class RequestRecorder:
 
     @property
     def enabled(self) -> bool:
-        return self._outbox is not None
+        return self._requests is not None
 
     def cost(self, provider: str, model: str, usage: TokenUsage) -> Cost:
         return self._prices.cost(provider, model, usage)
@@ -197,7 +199,7 @@ class RequestRecorder:
             tags={
                 "tokens_estimated": str(usage.estimated).lower(),
                 "price_known": str(cost.price_known).lower(),
-                "quality_evaluation": quality,
+                QUALITY_EVALUATION_TAG: quality,
             },
             response=answer.response,
             spans=[*_retrieval_spans(answer, clock), prompt_span, llm_span],
@@ -287,10 +289,10 @@ class RequestRecorder:
         )
 
     def _append(self, record: RequestRecord, job: EvaluationJob | None = None) -> bool:
-        if self._outbox is None:
+        if self._requests is None:
             return False
         try:
-            self._outbox.append_request(record, job)
+            self._requests.append(record, job)
         except Exception:  # tracking must never fail the answer; the log says what was lost
             logger.exception("Could not record request %s in the outbox", record.request_id)
             return False

@@ -15,7 +15,8 @@ import logging
 import random
 import signal
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -23,8 +24,11 @@ from types import FrameType
 
 from twinself.backoff import backoff_delay
 from twinself.config.settings import Settings
-from twinself.pipeline.mlflow_sink import RunSink, SinkRejected, SinkUnavailable, build_run_sink
-from twinself.pipeline.outbox import Feedback, Outbox, PendingRequest, build_outbox
+from twinself.pipeline.feedback_queue import Feedback, FeedbackQueue
+from twinself.pipeline.mlflow_sink import build_run_sink
+from twinself.pipeline.outbox import Outbox, build_outbox
+from twinself.pipeline.request_queue import PendingRequest, RequestQueue
+from twinself.pipeline.run_sink import RunSink, SinkRejected, SinkUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +41,8 @@ class PassReport:
 
 
 class Shipper:
+    """Drains the request and feedback queues of one outbox. `clock` dates every attempt."""
+
     def __init__(
         self,
         outbox: Outbox,
@@ -46,8 +52,11 @@ class Shipper:
         max_backoff_seconds: float = 60.0,
         max_attempts_rejected: int = 5,
         rng: random.Random | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.outbox = outbox
+        self.requests = RequestQueue(outbox, clock)
+        self.feedback = FeedbackQueue(outbox, clock)
         self.sink = sink
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
@@ -77,7 +86,7 @@ class Shipper:
             logger.info(
                 "Shipped %d request(s) to MLflow; %d pending",
                 report.shipped,
-                self.outbox.backlog().pending,
+                self.requests.backlog().pending,
             )
         return PassReport(report.claimed, report.shipped, outage)
 
@@ -95,7 +104,7 @@ class Shipper:
         return PassReport(claimed, shipped)
 
     def _ship_due_requests(self) -> PassReport:
-        due = self.outbox.due_requests(self._batch_size)
+        due = self.requests.due(self._batch_size)
         if not due:
             return PassReport(0, 0)
         existing: dict[str, str] | None
@@ -116,7 +125,7 @@ class Shipper:
                 result = self.sink.ship(
                     record,
                     known,
-                    partial(self.outbox.note_run_created, record.request_id),
+                    partial(self.requests.note_run_created, record.request_id),
                     look_up_run=existing is None,
                 )
             except SinkUnavailable as exc:
@@ -125,7 +134,7 @@ class Shipper:
             except SinkRejected as exc:
                 self._retry_rejected(pending, exc)
                 continue
-            self.outbox.mark_shipped(record.request_id, result.run_id, result.trace_id)
+            self.requests.mark_shipped(record.request_id, result.run_id, result.trace_id)
             shipped += 1
         return PassReport(len(due), shipped)
 
@@ -133,14 +142,14 @@ class Shipper:
         attempts = pending.attempts + 1
         give_up = attempts >= self._max_attempts_rejected
         request_id = pending.record.request_id
-        self.outbox.mark_retry(request_id, str(error), self.backoff_seconds(attempts), give_up)
+        self.requests.mark_retry(request_id, str(error), self.backoff_seconds(attempts), give_up)
         if give_up:
             logger.error("Gave up on request %s after %d attempts: %s", request_id, attempts, error)
         else:
             logger.warning("Request %s rejected (attempt %d): %s", request_id, attempts, error)
 
     def _ship_due_feedback(self) -> SinkUnavailable | None:
-        for feedback in self.outbox.due_feedback(self._batch_size):
+        for feedback in self.feedback.due(self._batch_size):
             if self._stop.is_set():
                 return None
             try:
@@ -150,11 +159,11 @@ class Shipper:
         return None
 
     def _ship_feedback(self, feedback: Feedback) -> None:
-        mark = partial(self.outbox.mark_feedback, feedback.feedback_id)
+        mark = partial(self.feedback.mark, feedback.feedback_id)
         if feedback.request_id is None:
             mark("shipped")  # nothing to attach it to; the outbox row is its durable copy
             return
-        state = self.outbox.request_state(feedback.request_id)
+        state = self.requests.state(feedback.request_id)
         if state is None:
             mark("failed", f"request {feedback.request_id} is not in the outbox")
         elif state.status == "failed":

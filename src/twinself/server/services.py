@@ -9,8 +9,10 @@ import httpx
 
 from twinself.config.settings import Settings
 from twinself.pipeline.evaluation_queue import EvaluationQueue
+from twinself.pipeline.feedback_queue import FeedbackQueue
 from twinself.pipeline.outbox import Outbox, build_outbox
 from twinself.pipeline.pricing import PriceBook, load_prices
+from twinself.pipeline.request_queue import RequestQueue
 from twinself.pipeline.request_recorder import EvaluationSampling, RequestRecorder
 from twinself.server.active_memory import ActiveMemory, Serving
 from twinself.twin.factory import TwinRuntime
@@ -49,6 +51,9 @@ class ServerServices:
     outbox: Outbox | None
     recorder: RequestRecorder
     mlflow: MlflowProbe
+    # The outbox's queues; all None when tracking is off.
+    requests: RequestQueue | None = None
+    feedback: FeedbackQueue | None = None
     evaluations: EvaluationQueue | None = None
 
     def serving(self) -> Serving:
@@ -72,9 +77,10 @@ def build_services(settings: Settings, runtime: TwinRuntime | None = None) -> Se
     memory = ActiveMemory(settings, runtime, owns_runtime=owns_runtime)
     memory.start()
     outbox = build_outbox(settings.home) if settings.tracking_enabled else None
+    requests = RequestQueue(outbox) if outbox is not None else None
     sampling = EvaluationSampling(settings.resolved_judge != "none", settings.eval_sample_rate)
     recorder = RequestRecorder(
-        outbox, PriceBook(load_prices(settings.model_prices)), runtime.data_version(), sampling
+        requests, PriceBook(load_prices(settings.model_prices)), runtime.data_version(), sampling
     )
     return ServerServices(
         settings=settings,
@@ -82,5 +88,7 @@ def build_services(settings: Settings, runtime: TwinRuntime | None = None) -> Se
         outbox=outbox,
         recorder=recorder,
         mlflow=MlflowProbe(settings.resolved_tracking_uri),
+        requests=requests,
+        feedback=FeedbackQueue(outbox) if outbox is not None else None,
         evaluations=EvaluationQueue(outbox) if outbox is not None else None,
     )

@@ -23,13 +23,13 @@ async def suggest_edit(
     ]
     if empty:
         return JSONResponse({"detail": f"Empty field(s): {', '.join(empty)}"}, status_code=400)
-    if services.outbox is None:
+    if services.feedback is None or services.outbox is None:
         return JSONResponse(
             {"detail": "Tracking is off (TWINSELF_TRACKING=false); suggestions are not stored."},
             status_code=503,
         )
     feedback_id = await run_in_threadpool(
-        services.outbox.append_feedback,
+        services.feedback.append,
         body.original_question,
         body.original_response,
         body.suggested_response,

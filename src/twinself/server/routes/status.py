@@ -43,7 +43,7 @@ async def root(services: ServicesDep) -> dict[str, Any]:
 async def health(services: ServicesDep) -> dict[str, Any]:
     settings = services.settings
     llm = services.twin.llm
-    backlog = services.outbox.backlog() if services.outbox is not None else None
+    backlog = services.requests.backlog() if services.requests is not None else None
     evaluations = services.evaluations.backlog() if services.evaluations is not None else None
     connected = await run_in_threadpool(services.mlflow.connected)
     return {
@@ -75,7 +75,7 @@ async def health(services: ServicesDep) -> dict[str, Any]:
 
 @router.get("/runs/{request_id}", response_model=RunState, responses={404: {}})
 async def run_state(request_id: str, services: ServicesDep) -> RunState | JSONResponse:
-    state = services.outbox.request_state(request_id) if services.outbox is not None else None
+    state = services.requests.state(request_id) if services.requests is not None else None
     if state is None:
         return JSONResponse({"detail": f"No request {request_id} is recorded."}, status_code=404)
     return RunState(

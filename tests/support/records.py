@@ -6,7 +6,13 @@ import time
 import uuid
 from typing import Any
 
-from twinself.pipeline.records import RequestRecord, RequestStatus, SpanRecord
+from twinself.pipeline.records import (
+    QUALITY_EVALUATION_TAG,
+    QualityEvaluation,
+    RequestRecord,
+    RequestStatus,
+    SpanRecord,
+)
 
 PARAM_NAMES = (
     "session_id",
@@ -48,6 +54,7 @@ def make_record(
     created_at: float | None = None,
     input_tokens: int = 120,
     output_tokens: int = 30,
+    quality_evaluation: QualityEvaluation = "disabled",
 ) -> RequestRecord:
     """One request with retrieval, prompt and LLM spans at real, increasing epoch-ns times."""
     request_id = uuid.uuid4().hex
@@ -140,6 +147,7 @@ def make_record(
             "error_type": "" if status == "success" else "ProviderUnavailable",
             "tokens_estimated": "false",
             "price_known": "true",
+            QUALITY_EVALUATION_TAG: quality_evaluation,
         },
         question=question,
         response=response,
