@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,42 @@ def test_readme_quick_start_is_the_two_make_commands() -> None:
     makefile = (REPO / "Makefile").read_text(encoding="utf-8")
     assert "\nrun:" in makefile and "\ntest:" in makefile
     assert "make test" in (REPO / ".ci" / "run").read_text(encoding="utf-8")
+
+
+PACKAGE = REPO / "src" / "twinself"
+# A backticked lower-case name (`outbox`, `routes/`) in the table is a module or subpackage.
+_MODULE_NAME = re.compile(r"`([a-z][a-z0-9_]*/?)`")
+
+
+def layout_rows() -> dict[str, str]:
+    """`twinself/<package>` (or `twinself/*.py`) -> what its row says, from the README."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## How the code is laid out", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        match = re.match(r"\| `twinself/([^`]*)` \| (.*) \|$", line)
+        if match:
+            rows[match.group(1)] = match.group(2)
+    return rows
+
+
+def modules_of(folder: Path, with_subpackages: bool = True) -> set[str]:
+    names = {p.stem for p in folder.glob("*.py")} - {"__init__", "__main__"}
+    if with_subpackages:
+        names |= {f"{p.name}/" for p in folder.iterdir() if (p / "__init__.py").exists()}
+    return names
+
+
+def test_the_readme_package_table_matches_the_code() -> None:
+    rows = layout_rows()
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    assert set(rows) == packages | {"*.py"}
+    for name, text in rows.items():
+        present = (
+            modules_of(PACKAGE, with_subpackages=False)
+            if name == "*.py"
+            else modules_of(PACKAGE / name)
+        )
+        listed = set(_MODULE_NAME.findall(text))
+        assert present - listed == set(), f"twinself/{name}: not in the README"
+        assert listed - present == set(), f"twinself/{name}: the README names what is gone"

@@ -99,3 +99,16 @@ def test_no_module_is_over_400_lines() -> None:
         for module in PACKAGE.rglob("*.py")
     }
     assert {module: lines for module, lines in sizes.items() if lines > MAX_LINES} == {}
+
+
+def test_test_modules_import_no_other_test_module() -> None:
+    """What tests share lives in tests/support (helpers) or a conftest (fixtures)."""
+    tests = PACKAGE.parents[1] / "tests"
+    wrong = {}
+    for module in sorted(tests.rglob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tests"):
+                last = node.module.rsplit(".", 1)[-1]
+                if last.startswith("test_") or last == "conftest":
+                    wrong[module.relative_to(tests).as_posix()] = node.module
+    assert wrong == {}

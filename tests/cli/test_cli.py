@@ -13,22 +13,10 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from tests.fakes.gemini_server import FakeGeminiServer
+from tests.support.paths import REPO
 from twinself.cli.app import app
 
-REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
-
-
-@pytest.fixture
-def env(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    values = {
-        "TWINSELF_HOME": str(tmp_path / "home"),
-        "TWINSELF_DATA_DIR": str(data_dir),
-        "TWINSELF_LLM_PROVIDER": "offline",
-    }
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    return values
 
 
 def test_every_command_has_help_with_an_example() -> None:

@@ -11,8 +11,7 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from tests.cli.test_cli import env  # noqa: F401  (the fixture)
-from tests.memory.test_versions import add_bees
+from tests.support.memory_data import add_bees
 from twinself.cli.app import app
 from twinself.memory.versions import VersionRegistry
 
@@ -25,7 +24,7 @@ QUESTIONS = [
 
 
 def test_the_gate_rejects_a_broken_version_and_accepts_a_good_one(
-    env: dict[str, str],  # noqa: F811
+    env: dict[str, str],
     data_dir: Path,
     tmp_path: Path,
 ) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import SettingsFactory
-from tests.memory.test_versions import add_bees
+from tests.support.factories import SettingsFactory
+from tests.support.memory_data import add_bees
 from twinself.cli.app import app
 from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder
 from twinself.memory.version_builder import create_version

@@ -7,12 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import SettingsFactory
+from tests.support.factories import SettingsFactory
+from tests.support.memory_data import add_bees
+from tests.support.waiting import wait_until
 from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder
 from twinself.errors import DataValidationError
 from twinself.memory.manifest import load_manifest
@@ -25,13 +26,6 @@ from twinself.memory.versions import (
     VersionRegistry,
 )
 from twinself.twin.factory import TwinRuntime
-
-BEES = "I also keep two beehives on the roof of our building in Majorna since 2021.\n"
-
-
-def add_bees(data_dir: Path) -> None:
-    with (data_dir / "semantic_data" / "hobbies.md").open("a", encoding="utf-8") as f:
-        f.write("\n" + BEES)
 
 
 def test_a_new_version_embeds_only_what_changed_and_leaves_the_old_one_alone(
@@ -164,11 +158,11 @@ def test_kill_9_mid_build_keeps_the_active_version_and_the_next_build_succeeds(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if any(v.status == "building" for v in registry.load().versions):
-            break
-        time.sleep(0.05)
+    wait_until(
+        lambda: any(v.status == "building" for v in registry.load().versions),
+        120,
+        "the build to register its version",
+    )
     build.send_signal(signal.SIGKILL)
     build.wait(30)
 

@@ -14,9 +14,9 @@ import pytest
 from qdrant_client import QdrantClient, models
 from typer.testing import CliRunner
 
-from tests.conftest import SettingsFactory
 from tests.fakes.qdrant_rest import QdrantRestServer
-from tests.memory.test_versions import add_bees
+from tests.support.factories import SettingsFactory
+from tests.support.memory_data import add_bees
 from twinself.cli.app import app
 from twinself.config.settings import Settings
 from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SettingsFactory
-from tests.memory.test_versions import add_bees
+from tests.support.factories import SettingsFactory
+from tests.support.memory_data import add_bees
 from twinself.embedding.embedder import Embedder
 from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder
 from twinself.errors import DataValidationError

@@ -10,30 +10,17 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import SettingsFactory
-from tests.memory.test_versions import add_bees
+from tests.support.factories import SettingsFactory
+from tests.support.memory_data import add_bees, answered_versions
+from tests.support.waiting import wait_until
 from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder
 from twinself.memory.version_builder import create_version
 from twinself.memory.version_lifecycle import activate_version
-from twinself.pipeline.outbox import Outbox
 from twinself.server.app import create_app
 from twinself.server.services import ServerServices, build_services
 from twinself.twin.factory import TwinRuntime
 
 QUESTION = {"session_id": "traffic", "message": "Do you keep bees?"}
-
-
-def answered_versions(home: Path) -> dict[str, tuple[str, bool]]:
-    """Per recorded request: the data version it records, and whether its answer knows the
-    beehives (only v2's data has them)."""
-    outbox = Outbox(home / "outbox.sqlite3")
-    try:
-        return {
-            p.record.request_id: (p.record.params["data_version"], "beehives" in p.record.response)
-            for p in outbox.due_requests(100_000)
-        }
-    finally:
-        outbox.close()
 
 
 @pytest.mark.slow
@@ -63,27 +50,25 @@ def test_rollback_under_traffic_switches_without_a_failed_request(
                         (response.status_code, body.get("request_id", ""), time.monotonic())
                     )
 
+            def serving(version: str) -> bool:
+                return bool(client.get("/health").json()["data_version"] == version)
+
             worker = threading.Thread(target=traffic)
             worker.start()
-            time.sleep(1.0)
+            wait_until(lambda: len(results) >= 10, 60, "traffic on v2")
             activate_version(settings, v1)
             switched_at = time.monotonic()
-            deadline = switched_at + 15
-            while client.get("/health").json()["data_version"] != v1:
-                assert time.monotonic() < deadline, "the server did not switch to v1"
-                time.sleep(0.1)
+            wait_until(lambda: serving(v1), 15, "the server to switch to v1")
             seen_switch = time.monotonic() - switched_at
-            time.sleep(1.0)
+            answered_before = len(results)
+            wait_until(lambda: len(results) >= answered_before + 10, 60, "traffic on v1")
             stop.set()
             worker.join()
             final = client.post("/chat", json=QUESTION).json()
             # And forward again while v2's store is still open (grace period): it is reused,
             # not opened a second time (the embedded store's lock would refuse that).
             activate_version(settings, v2)
-            deadline = time.monotonic() + 15
-            while client.get("/health").json()["data_version"] != v2:
-                assert time.monotonic() < deadline, "the server did not switch back to v2"
-                time.sleep(0.1)
+            wait_until(lambda: serving(v2), 15, "the server to switch back to v2")
             forward = client.post("/chat", json=QUESTION).json()
     finally:
         stop.set()
