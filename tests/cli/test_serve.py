@@ -102,3 +102,6 @@ def test_serve_with_mlflow_ui_tracks_a_question_and_stops_cleanly(
     assert f"MLflow UI {mlflow} " in starting
     # The workers start once MLflow answers, so nothing retries a server still starting.
     assert "Retrying" not in output and "Connection refused" not in output, output
+    assert f"Ready: chat API {api}, MLflow UI {mlflow}" in output
+    # Nor do libraries' expected notices crowd the first screen.
+    assert "READ_ONLY" not in output and "DeprecationWarning" not in output, output

@@ -61,10 +61,18 @@ def serve(
     if local_mlflow:
         use_wal_journal(settings.home / "mlflow.db")
         uri = f"http://127.0.0.1:{mlflow_port}"
-        os.environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # inherited by mlflow only
         os.environ["MLFLOW_TRACKING_URI"] = uri  # inherited by the worker processes
         settings = settings.model_copy(update={"mlflow_tracking_uri": uri})
-        mlflow = ProcessSupervisor(mlflow_server_command(settings, mlflow_port), "mlflow")
+        mlflow = ProcessSupervisor(
+            mlflow_server_command(settings, mlflow_port),
+            "mlflow",
+            # No background job runner; and no library deprecation notices on the first screen.
+            {
+                "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+                "PYTHONWARNINGS": "ignore::DeprecationWarning,"
+                "ignore:starlette.middleware.wsgi is deprecated:UserWarning",
+            },
+        )
     if worker and settings.tracking_enabled:
         # Two processes: judging (CPU or a slow LLM) never delays shipping runs, and a crash
         # of one leaves the other working.
@@ -76,6 +84,7 @@ def serve(
 
     def start_workers() -> None:
         # Records wait in the outbox meanwhile; nothing is lost by starting the workers late.
+        answered = True
         if mlflow is not None:
             answered = wait_until_answering(
                 settings.resolved_tracking_uri, MLFLOW_START_SECONDS, pause=stopping.wait
@@ -89,11 +98,13 @@ def serve(
                 )
         for supervisor in workers:
             supervisor.start()
+        if local_mlflow and answered:
+            err_console.print(
+                f"Ready: chat API {shown}, MLflow UI {settings.resolved_tracking_uri}",
+                highlight=False,
+                soft_wrap=True,
+            )
 
-    if mlflow is not None:
-        mlflow.start()
-    starter = threading.Thread(target=start_workers, name="start-workers", daemon=True)
-    starter.start()
     bind_host, bind_port = host or settings.host, port or settings.port
     shown = f"http://{bind_host}:{bind_port}"
     err_console.print(
@@ -107,6 +118,10 @@ def serve(
         highlight=False,
         soft_wrap=True,
     )
+    if mlflow is not None:
+        mlflow.start()
+    starter = threading.Thread(target=start_workers, name="start-workers", daemon=True)
+    starter.start()
     # uvicorn re-raises the SIGTERM it caught once it has shut down; with the default handler
     # that would end this process before `finally` stops the workers and MLflow.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

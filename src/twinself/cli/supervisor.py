@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import random
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from twinself.backoff import backoff_delay
 
@@ -37,10 +38,13 @@ class ProcessSupervisor:
         self,
         command: Sequence[str],
         name: str,
+        extra_env: Mapping[str, str] | None = None,
         max_backoff_seconds: float = 30.0,
         stop_timeout_seconds: float = 10.0,
     ) -> None:
         self._command = list(command)
+        # The child's own additions; None inherits this process's environment as it is.
+        self._env = {**os.environ, **extra_env} if extra_env else None
         self._name = name
         self._max_backoff = max_backoff_seconds
         self._stop_timeout = stop_timeout_seconds
@@ -54,7 +58,9 @@ class ProcessSupervisor:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            self._process = subprocess.Popen(self._command, preexec_fn=_die_with_parent())
+            self._process = subprocess.Popen(
+                self._command, env=self._env, preexec_fn=_die_with_parent()
+            )
             code = self._process.wait()
             if self._stopping.is_set():
                 return

@@ -27,6 +27,14 @@ _HYGIENE = {
 }
 
 
+# The modules whose READ_ONLY notices are logged at import time (DeepEval 4.3).
+_READ_ONLY_NOTICES = ("deepeval.prompt.prompt", "deepeval.test_run.cache")
+
+
+def _not_a_read_only_notice(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("READ_ONLY filesystem")
+
+
 def quiet_deepeval_environment() -> None:
     """Set the hygiene variables unless the user set them explicitly."""
     for name, value in _HYGIENE.items():
@@ -37,12 +45,15 @@ def import_deepeval() -> ModuleType:
     """Import DeepEval quietly: in read-only mode it prints a warning to *stdout* on import,
     which would corrupt `twinself evaluate --json` output."""
     quiet_deepeval_environment()
+    # Read-only mode logs a warning per cache it skips, two of them while importing (and the
+    # import resets the "deepeval" logger's level): expected here, noise on a first screen.
+    for name in _READ_ONLY_NOTICES:
+        logging.getLogger(name).addFilter(_not_a_read_only_notice)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         import deepeval
         import deepeval.metrics
         import deepeval.test_run  # the module that prints
-    # Read-only mode logs a warning per cache it skips: expected here, noise to a user.
     logging.getLogger("deepeval").setLevel(logging.ERROR)
     if printed.getvalue().strip():
         logger.debug("DeepEval said on import: %s", printed.getvalue().strip())
