@@ -1,7 +1,7 @@
 """The release workflow on the real embedded store, model, offline answerer and local judge.
 
-The gate's run goes to a recording logger here; `tests/cli/test_gate.py` runs the same workflow
-through `twinself rebuild` against a real MLflow.
+The gate logs to a real MLflow store (SQLite under the test's home); `tests/cli/test_gate.py`
+runs the same workflow through `twinself rebuild`.
 """
 
 from __future__ import annotations
@@ -10,15 +10,19 @@ import json
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
+from mlflow.entities import Run
 
 from tests.support.factories import SettingsFactory
 from tests.support.memory_data import add_bees
+from twinself.config.settings import Settings
 from twinself.embedding.embedder import Embedder
 from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder
 from twinself.errors import DataValidationError
 from twinself.evaluation.gate import GateThresholds, SummaryRunLogger
 from twinself.evaluation.question_set import InvalidQuestionSet
 from twinself.memory.versions import VersionRegistry
+from twinself.pipeline.mlflow_sink import EVALUATION_SETS, build_run_sink
 from twinself.release.workflow import GateFailed, GateRequest, release_new_version
 
 QUESTIONS = [
@@ -27,26 +31,11 @@ QUESTIONS = [
 ]
 
 
-class RecordingRunLogger:
-    def __init__(self) -> None:
-        self.runs: list[tuple[str, dict[str, str], dict[str, float]]] = []
-
-    def log_summary_run(
-        self,
-        run_name: str,
-        params: dict[str, str],
-        metrics: dict[str, float],
-        artifacts: dict[str, str],
-    ) -> str:
-        self.runs.append((run_name, params, metrics))
-        return f"run-{len(self.runs)}"
-
-
 class Counted:
-    """A factory that counts its calls: what the workflow builds, and when."""
+    """Factories that count their calls: what the workflow builds, and when."""
 
-    def __init__(self, embedder: Embedder, logger: RecordingRunLogger) -> None:
-        self.embedder, self.logger = embedder, logger
+    def __init__(self, embedder: Embedder, settings: Settings) -> None:
+        self.embedder, self.settings = embedder, settings
         self.embedders = self.loggers = 0
 
     def load_embedder(self) -> Embedder:
@@ -55,7 +44,12 @@ class Counted:
 
     def run_logger(self) -> SummaryRunLogger:
         self.loggers += 1
-        return self.logger
+        return build_run_sink(self.settings, EVALUATION_SETS)
+
+
+def gate_run(settings: Settings, run_id: str | None) -> Run:
+    assert run_id is not None
+    return MlflowClient(settings.resolved_tracking_uri).get_run(run_id)
 
 
 @pytest.fixture
@@ -72,7 +66,7 @@ def test_bad_data_or_a_bad_question_set_stop_before_the_model_loads(
     tmp_path: Path,
 ) -> None:
     settings = make_settings()
-    counted = Counted(embedder, RecordingRunLogger())
+    counted = Counted(embedder, settings)
     broken = tmp_path / "broken.json"
     broken.write_text("[{", encoding="utf-8")
     gate = GateRequest(broken, GateThresholds(), counted.run_logger)
@@ -96,8 +90,7 @@ def test_a_gated_release_keeps_a_rejected_version_and_activates_a_good_one(
 ) -> None:
     settings = make_settings(llm_provider="offline", eval_judge="local")
     registry = VersionRegistry(settings.home)
-    logger = RecordingRunLogger()
-    counted = Counted(embedder, logger)
+    counted = Counted(embedder, settings)
     strict = GateRequest(questions, GateThresholds(min_fact_recall=1.1), counted.run_logger)
 
     first = release_new_version(settings, counted.load_embedder)
@@ -115,11 +108,13 @@ def test_a_gated_release_keeps_a_rejected_version_and_activates_a_good_one(
     assert rejected.created and not rejected.activated
     assert rejected.verdict is not None and not rejected.verdict.passed
     assert f"`twinself versions activate {rejected.version.id}`" in str(failed.value)
-    assert "fact_recall" in str(failed.value) and "run-1" in str(failed.value)
+    assert "fact_recall" in str(failed.value) and f"{rejected.verdict.run_id}" in str(failed.value)
     state = registry.load()
     assert state.active == first.version.id
     assert state.get(rejected.version.id).gate["passed"] is False
-    assert [run[0] for run in logger.runs] == [f"gate {rejected.version.id}"]
+    logged = gate_run(settings, rejected.verdict.run_id)
+    assert logged.info.run_name == f"gate {rejected.version.id}"
+    assert logged.data.metrics["gate_passed"] == 0.0
 
     (data_dir / "semantic_data" / "garden.md").write_text(
         "# Garden\n\nI grow tomatoes on the balcony.\n", encoding="utf-8"
@@ -129,7 +124,7 @@ def test_a_gated_release_keeps_a_rejected_version_and_activates_a_good_one(
 
     assert good.activated and good.verdict is not None and good.verdict.passed
     assert good.version.parent == first.version.id  # built from the active, not the rejected
-    assert good.version.gate["run_id"] == "run-2"
+    assert good.version.gate["run_id"] == good.verdict.run_id
     assert registry.load().active == good.version.id
-    assert logger.runs[1][1]["compared_with"] == first.version.id
+    assert gate_run(settings, good.verdict.run_id).data.params["compared_with"] == first.version.id
     assert counted.loggers == 2

@@ -8,18 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 from fastapi.testclient import TestClient
 
 from tests.support.factories import ClientFactory
-from tests.support.records import METRIC_NAMES
+from tests.support.records import METRIC_NAMES, PARAM_NAMES
 from twinself.pipeline.feedback_queue import FeedbackQueue
 from twinself.pipeline.request_queue import RequestQueue
 
-PARAMS = {
-    "session_id",
-    "message_length",
-    "conversation_length",
-    "provider",
-    "model",
-    "data_version",
-}
+PARAMS = set(PARAM_NAMES)
 METRICS = set(METRIC_NAMES)
 
 
