@@ -8,27 +8,24 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.support.factories import SettingsFactory
-from tests.support.memory_data import add_bees
 from twinself.cli.app import app
-from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder
-from twinself.memory.version_builder import create_version
+from twinself.memory.versions import Registry, VersionInfo, VersionRegistry
 
 runner = CliRunner()
 
 
 def test_versions_list_prints_every_id_whole_at_any_width(
-    make_settings: SettingsFactory,
-    data_dir: Path,
-    embedder: SentenceTransformerEmbedder,
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = make_settings()
-    first = create_version(settings, embedder).version.id
-    add_bees(data_dir)
-    second = create_version(settings, embedder).version.id
-    monkeypatch.setenv("TWINSELF_HOME", str(settings.home))
-    monkeypatch.setenv("TWINSELF_DATA_DIR", str(data_dir))
+    # Listing reads only the registry: two recorded versions, nothing built.
+    first, second = "v1_20261127_120000", "v2_20261127_130000"
+    versions = [
+        VersionInfo(id=version, created_at="2026-11-27T12:00:00", parent=parent, status="ready")
+        for version, parent in ((first, None), (second, first))
+    ]
+    home = tmp_path / "home"
+    VersionRegistry(home).save(Registry(active=second, versions=versions))
+    monkeypatch.setenv("TWINSELF_HOME", str(home))
 
     for columns in ("200", "80", "40"):  # a wide terminal, a pipe or 80-column window, narrow
         listed = runner.invoke(app, ["versions", "list"], env={"COLUMNS": columns})

@@ -1,7 +1,7 @@
 """The release workflow on the real embedded store, model, offline answerer and local judge.
 
-The gate logs to a real MLflow store (SQLite under the test's home); `tests/cli/test_gate.py`
-runs the same workflow through `twinself rebuild`.
+The gate logs to a real MLflow store (SQLite under the test's home). `tests/cli/test_gate.py`
+runs the workflow through `twinself rebuild`, a release that passes the gate included.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def test_bad_data_or_a_bad_question_set_stop_before_the_model_loads(
 
 
 @pytest.mark.slow
-def test_a_gated_release_keeps_a_rejected_version_and_activates_a_good_one(
+def test_a_release_that_fails_the_gate_is_kept_with_its_verdict_and_not_activated(
     make_settings: SettingsFactory,
     data_dir: Path,
     embedder: SentenceTransformerEmbedder,
@@ -116,15 +116,4 @@ def test_a_gated_release_keeps_a_rejected_version_and_activates_a_good_one(
     assert logged.info.run_name == f"gate {rejected.version.id}"
     assert logged.data.metrics["gate_passed"] == 0.0
 
-    (data_dir / "semantic_data" / "garden.md").write_text(
-        "# Garden\n\nI grow tomatoes on the balcony.\n", encoding="utf-8"
-    )
-    lenient = GateRequest(questions, GateThresholds(), counted.run_logger)
-    good = release_new_version(settings, counted.load_embedder, gate=lenient)
-
-    assert good.activated and good.verdict is not None and good.verdict.passed
-    assert good.version.parent == first.version.id  # built from the active, not the rejected
-    assert good.version.gate["run_id"] == good.verdict.run_id
-    assert registry.load().active == good.version.id
-    assert gate_run(settings, good.verdict.run_id).data.params["compared_with"] == first.version.id
-    assert counted.loggers == 2
+    assert counted.loggers == 1
