@@ -85,3 +85,10 @@ def built_runtime(
     runtime = TwinRuntime(settings, store, embedder)
     yield runtime
     runtime.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One MLflow store for the session (its migrations take seconds); tests use their own
+    experiment or look their runs up by id."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow_sqlite') / 'mlflow.db'}"

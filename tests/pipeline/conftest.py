@@ -41,12 +41,6 @@ def _restore_mlflow_process_settings(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture(scope="session")
-def sqlite_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """One store for the session (its migrations take seconds); tests use their own experiment."""
-    return f"sqlite:///{tmp_path_factory.mktemp('mlflow_sqlite') / 'mlflow.db'}"
-
-
 @pytest.fixture(params=["sqlite", "server"])
 def tracking_uri(request: pytest.FixtureRequest, sqlite_uri: str) -> str:
     """Each test using this runs once on a SQLite store and once on the server."""

@@ -1,6 +1,6 @@
 """The release workflow on the real embedded store, model, offline answerer and local judge.
 
-The gate logs to a real MLflow store (SQLite under the test's home). `tests/cli/test_gate.py`
+The gate logs to a real MLflow store (the session's SQLite one). `tests/cli/test_gate.py`
 runs the workflow through `twinself rebuild`, a release that passes the gate included.
 """
 
@@ -87,8 +87,11 @@ def test_a_release_that_fails_the_gate_is_kept_with_its_verdict_and_not_activate
     data_dir: Path,
     embedder: SentenceTransformerEmbedder,
     questions: Path,
+    sqlite_uri: str,
 ) -> None:
-    settings = make_settings(llm_provider="offline", eval_judge="local")
+    settings = make_settings(
+        llm_provider="offline", eval_judge="local", mlflow_tracking_uri=sqlite_uri
+    )
     registry = VersionRegistry(settings.home)
     counted = Counted(embedder, settings)
     strict = GateRequest(questions, GateThresholds(min_fact_recall=1.1), counted.run_logger)
