@@ -1,5 +1,6 @@
-"""`rebuild --create-version --gate`: a version with facts removed is built but not activated;
-a good one is activated; both verdicts are kept and logged to MLflow."""
+"""`rebuild --create-version --gate`: unchanged data builds and gates nothing; a version with
+facts removed is built but not activated; a good one is activated; both verdicts are kept and
+logged to MLflow."""
 
 from __future__ import annotations
 
@@ -34,6 +35,11 @@ def test_the_gate_rejects_a_broken_version_and_accepts_a_good_one(
     first = runner.invoke(app, ["rebuild", "--create-version", "--json"])
     assert first.exit_code == 0, first.output
     v1 = json.loads(first.stdout)["version"]
+    unchanged = runner.invoke(app, ["rebuild", "--create-version", "--json", *gate])
+    assert unchanged.exit_code == 0, unchanged.output
+    nothing = json.loads(unchanged.stdout)
+    assert (nothing["version"], nothing["created"]) == (v1, False)
+    assert "gate" not in nothing  # nothing was built, so nothing was gated
     semantic = data_dir / "semantic_data"
     kept = tmp_path / "kept"
     kept.mkdir()
