@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,12 +109,15 @@ class RequestRecorder:
         prices: PriceBook,
         data_version: str,
         sampling: EvaluationSampling | None = None,
+        observe: Callable[[RequestRecord], None] | None = None,
     ) -> None:
-        """`requests=None` disables tracking (TWINSELF_TRACKING=false), and with it evaluation."""
+        """`requests=None` disables tracking (TWINSELF_TRACKING=false), and with it evaluation.
+        `observe` sees every record, tracked or not (the server's live metrics)."""
         self._requests = requests
         self._prices = prices
         self.data_version = data_version
         self._sampling = sampling if requests is not None else None
+        self._observe = observe
 
     @property
     def evaluating(self) -> bool:
@@ -289,6 +293,11 @@ class RequestRecorder:
         )
 
     def _append(self, record: RequestRecord, job: EvaluationJob | None = None) -> bool:
+        if self._observe is not None:
+            try:
+                self._observe(record)
+            except Exception:  # like tracking, metrics must never fail the answer
+                logger.exception("Could not count request %s in the metrics", record.request_id)
         if self._requests is None:
             return False
         try:

@@ -14,6 +14,7 @@ import twinself
 from twinself.config.settings import Settings
 from twinself.pipeline.request_recorder import RequestContext
 from twinself.server.http_errors import INTERNAL_ERROR
+from twinself.server.http_metrics import HttpMetricsMiddleware
 from twinself.server.routes import chat, feedback, status
 from twinself.server.services import ServerServices, build_services
 
@@ -35,6 +36,7 @@ def create_app(settings: Settings, services_factory: ServicesFactory = build_ser
         description="A digital twin that answers as one person, grounded in their own data.",
         lifespan=lifespan,
     )
+    app.add_middleware(HttpMetricsMiddleware)
     app.include_router(status.router)
     app.include_router(chat.router)
     app.include_router(feedback.router)

@@ -6,8 +6,11 @@ import time
 from dataclasses import dataclass, field
 
 import httpx
+from prometheus_client import CollectorRegistry
 
+import twinself
 from twinself.config.settings import Settings
+from twinself.monitoring.metrics import TwinMetrics
 from twinself.pipeline.evaluation_queue import EvaluationQueue
 from twinself.pipeline.feedback_queue import FeedbackQueue
 from twinself.pipeline.outbox import Outbox, build_outbox
@@ -51,6 +54,7 @@ class ServerServices:
     outbox: Outbox | None
     recorder: RequestRecorder
     mlflow: MlflowProbe
+    metrics: TwinMetrics
     # The outbox's queues; all None when tracking is off.
     requests: RequestQueue | None = None
     feedback: FeedbackQueue | None = None
@@ -64,14 +68,29 @@ class ServerServices:
     def twin(self) -> Twin:
         return self.memory.current.twin
 
+    def describe_build(self) -> None:
+        """`twinself_build_info` as of now: the data version follows a switch."""
+        llm = self.twin.llm
+        self.metrics.describe_build(
+            version=twinself.__version__,
+            data_version=self.memory.current.data_version,
+            provider=llm.name,
+            model=llm.model,
+            judge=self.settings.resolved_judge,
+        )
+
     def close(self) -> None:
         self.memory.close()
         if self.outbox is not None:
             self.outbox.close()
 
 
-def build_services(settings: Settings, runtime: TwinRuntime | None = None) -> ServerServices:
-    """`runtime` lets a caller (a test, a benchmark) share an already open model and store."""
+def build_services(
+    settings: Settings, runtime: TwinRuntime | None = None, metrics: TwinMetrics | None = None
+) -> ServerServices:
+    """`runtime` lets a caller (a test, a benchmark) share an already open model and store;
+    `metrics` defaults to a registry of this server's own."""
+    metrics = metrics or TwinMetrics(CollectorRegistry())
     owns_runtime = runtime is None
     runtime = runtime or TwinRuntime.open(settings)
     memory = ActiveMemory(settings, runtime, owns_runtime=owns_runtime)
@@ -80,7 +99,11 @@ def build_services(settings: Settings, runtime: TwinRuntime | None = None) -> Se
     requests = RequestQueue(outbox) if outbox is not None else None
     sampling = EvaluationSampling(settings.resolved_judge != "none", settings.eval_sample_rate)
     recorder = RequestRecorder(
-        requests, PriceBook(load_prices(settings.model_prices)), runtime.data_version(), sampling
+        requests,
+        PriceBook(load_prices(settings.model_prices)),
+        runtime.data_version(),
+        sampling,
+        observe=metrics.observe_request,
     )
     return ServerServices(
         settings=settings,
@@ -88,6 +111,7 @@ def build_services(settings: Settings, runtime: TwinRuntime | None = None) -> Se
         outbox=outbox,
         recorder=recorder,
         mlflow=MlflowProbe(settings.resolved_tracking_uri),
+        metrics=metrics,
         requests=requests,
         feedback=FeedbackQueue(outbox) if outbox is not None else None,
         evaluations=EvaluationQueue(outbox) if outbox is not None else None,

@@ -174,6 +174,9 @@ async def _events(
     chunks = iter(stream)
     try:
         while (chunk := await run_in_threadpool(next, chunks, _END)) is not _END:
+            if not produced:
+                first_chunk = time.perf_counter() - ctx.started
+                services.metrics.time_to_first_token.observe(first_chunk)
             produced.append(str(chunk))
             yield sse_text(str(chunk))
     except (asyncio.CancelledError, GeneratorExit):

@@ -28,6 +28,7 @@ async def suggest_edit(
             {"detail": "Tracking is off (TWINSELF_TRACKING=false); suggestions are not stored."},
             status_code=503,
         )
+    services.metrics.feedback_received.inc()
     feedback_id = await run_in_threadpool(
         services.feedback.append,
         body.original_question,

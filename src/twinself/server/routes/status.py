@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 import twinself
@@ -34,9 +35,19 @@ async def root(services: ServicesDep) -> dict[str, Any]:
             "suggestion": "POST /api/edit-message/suggestion",
             "run_status": "GET /runs/{request_id}",
             "health": "GET /health",
+            "metrics": "GET /metrics",
         },
         "docs": "/docs",
     }
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+async def metrics(services: ServicesDep) -> PlainTextResponse:
+    """Prometheus exposition of this API process's metrics."""
+    services.describe_build()
+    return PlainTextResponse(
+        generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )
 
 
 @router.get("/health")

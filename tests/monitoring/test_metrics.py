@@ -1,0 +1,63 @@
+"""The API's metric families: error kinds, cost, and the GenAI conventions' buckets."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from tests.support.records import make_record
+from twinself.monitoring.metrics import (
+    OPERATION_DURATION_BUCKETS,
+    TOKEN_USAGE_BUCKETS,
+    TwinMetrics,
+)
+
+
+def test_provider_failures_count_by_kind_and_costs_by_model() -> None:
+    metrics = TwinMetrics(CollectorRegistry())
+    quota = replace(make_record(status="error"), error_type="ProviderQuotaExceeded", metrics={})
+    answered = make_record(input_tokens=1000, output_tokens=10)
+    for record in (quota, quota, answered):
+        metrics.observe_request(record)
+    registry = metrics.registry
+    gemini = {"gen_ai_provider_name": "gcp.gemini"}
+    assert (
+        registry.get_sample_value("twinself_provider_errors_total", {"kind": "quota", **gemini})
+        == 2
+    )
+    cost = registry.get_sample_value(
+        "twinself_cost_usd_total",
+        {"purpose": "chat", "gen_ai_request_model": "gemini-2.5-flash-lite"},
+    )
+    assert cost == pytest.approx(answered.metrics["total_cost_usd"])
+    durations = "gen_ai_client_operation_duration_seconds_count"
+    failed = {
+        "error_type": "ProviderQuotaExceeded",
+        "gen_ai_request_model": "gemini-2.5-flash-lite",
+    }
+    assert (
+        registry.get_sample_value(durations, {"gen_ai_operation_name": "chat", **gemini, **failed})
+        == 2
+    )
+
+
+def test_gen_ai_histograms_use_the_semantic_conventions_buckets() -> None:
+    metrics = TwinMetrics(CollectorRegistry())
+    metrics.observe_request(make_record())
+    found = [s for family in metrics.registry.collect() for s in family.samples]
+    bounds = {
+        name: sorted(
+            float(s.labels["le"]) for s in found if s.name == name and s.labels["le"] != "+Inf"
+        )
+        for name in (
+            "gen_ai_client_operation_duration_seconds_bucket",
+            "gen_ai_client_token_usage_bucket",
+        )
+    }
+    assert bounds["gen_ai_client_operation_duration_seconds_bucket"] == list(
+        OPERATION_DURATION_BUCKETS
+    )
+    token_bounds = sorted(set(bounds["gen_ai_client_token_usage_bucket"]))
+    assert token_bounds == [float(b) for b in TOKEN_USAGE_BUCKETS]

@@ -1,0 +1,80 @@
+"""GET /metrics after real traffic through the API (offline twin, real store and outbox)."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+from tests.support.factories import ClientFactory
+
+SESSION = "visitor-7f3a"  # must never become a label
+
+
+def samples(client: TestClient) -> list[Sample]:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return [s for family in text_string_to_metric_families(response.text) for s in family.samples]
+
+
+def value(found: list[Sample], name: str, **labels: str) -> float:
+    matching = [s for s in found if s.name == name and labels.items() <= s.labels.items()]
+    assert matching, f"no {name} with {labels}"
+    return sum(s.value for s in matching)
+
+
+@pytest.fixture
+def traffic(make_client: ClientFactory) -> tuple[TestClient, list[str]]:
+    client = make_client()
+    ask = {"session_id": SESSION, "message": "Where do you work?"}
+    request_ids = [client.post("/chat", json=ask).json()["request_id"]]
+    with client.stream("POST", "/chat/stream", json=ask) as stream:
+        assert stream.status_code == 200
+        assert "event: metadata" in "".join(stream.iter_text())
+    assert client.post("/chat", json={**ask, "message": "  "}).status_code == 400
+    assert client.get(f"/runs/{request_ids[0]}").status_code == 200
+    assert client.get("/runs/not-a-request").status_code == 404
+    assert client.get("/no/such/path").status_code == 404
+    suggestion = {"original_question": "q", "original_response": "a", "suggested_response": "b"}
+    assert client.post("/api/edit-message/suggestion", json=suggestion).status_code == 200
+    return client, request_ids
+
+
+def test_http_requests_are_counted_by_route_template_and_status_class(
+    traffic: tuple[TestClient, list[str]],
+) -> None:
+    found = samples(traffic[0])
+    http = "twinself_http_requests_total"
+    assert value(found, http, endpoint="/chat", method="POST", status_class="2xx") == 1
+    assert value(found, http, endpoint="/chat", method="POST", status_class="4xx") == 1
+    assert value(found, http, endpoint="/chat/stream", status_class="2xx") == 1
+    assert value(found, http, endpoint="/runs/{request_id}", status_class="2xx") == 1
+    assert value(found, http, endpoint="/runs/{request_id}", status_class="4xx") == 1
+    assert value(found, http, endpoint="unmatched", status_class="4xx") == 1
+    duration = "twinself_http_request_duration_seconds_count"
+    assert value(found, duration, endpoint="/chat/stream", method="POST") == 1
+
+
+def test_answers_feed_the_gen_ai_and_twin_metrics(traffic: tuple[TestClient, list[str]]) -> None:
+    found = samples(traffic[0])
+    offline = {"gen_ai_operation_name": "chat", "gen_ai_provider_name": "twinself.offline"}
+    # Two answers (one streamed); the empty message never reached the model.
+    assert value(found, "gen_ai_client_operation_duration_seconds_count", **offline) == 2
+    for token_type in ("input", "output"):
+        tokens = "gen_ai_client_token_usage_count"
+        assert value(found, tokens, gen_ai_token_type=token_type, estimated="true") == 2
+    for memory in ("semantic", "episodic", "procedural"):
+        assert value(found, "twinself_retrieval_duration_seconds_count", memory=memory) == 2
+    assert value(found, "twinself_time_to_first_token_seconds_count") == 1
+    assert value(found, "twinself_feedback_received_total") == 1
+    [info] = [s for s in found if s.name == "twinself_build_info"]
+    assert info.labels["provider"] == "offline" and info.labels["data_version"].startswith("data-")
+
+
+def test_no_label_carries_a_session_or_request_id(traffic: tuple[TestClient, list[str]]) -> None:
+    client, request_ids = traffic
+    labels = {v for s in samples(client) for v in s.labels.values()}
+    assert not {SESSION, *request_ids} & labels
+    assert not any("Where do you work" in v for v in labels)
