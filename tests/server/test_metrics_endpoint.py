@@ -78,3 +78,14 @@ def test_no_label_carries_a_session_or_request_id(traffic: tuple[TestClient, lis
     labels = {v for s in samples(client) for v in s.labels.values()}
     assert not {SESSION, *request_ids} & labels
     assert not any("Where do you work" in v for v in labels)
+
+
+def test_the_outbox_queues_are_read_at_scrape_time(traffic: tuple[TestClient, list[str]]) -> None:
+    found = samples(traffic[0])
+    # No shipper or evaluator runs here: everything the traffic left is still waiting.
+    assert value(found, "twinself_outbox_backlog", queue="records") == 3  # 2 answers, 1 error
+    assert value(found, "twinself_outbox_backlog", queue="evaluations") == 2
+    assert value(found, "twinself_outbox_backlog", queue="feedback") == 1
+    for queue in ("records", "evaluations", "feedback"):
+        assert value(found, "twinself_outbox_oldest_age_seconds", queue=queue) > 0
+        assert value(found, "twinself_outbox_failed", queue=queue) == 0

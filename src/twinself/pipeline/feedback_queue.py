@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from twinself.pipeline.outbox import Outbox, RowStatus
+from twinself.pipeline.outbox import Outbox, QueueBacklog, RowStatus, queue_backlog
 
 _COLUMNS = (
     "feedback_id, created_at, request_id, original_question, original_response, "
@@ -74,6 +74,9 @@ class FeedbackQueue:
                 "UPDATE feedback SET merged_at = ? WHERE feedback_id = ?",
                 [(now, i) for i in feedback_ids],
             )
+
+    def backlog(self) -> QueueBacklog:
+        return queue_backlog(self._outbox.connection(), "feedback", self._clock())
 
     # --- the shipper ------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -73,6 +74,24 @@ _ADDED_COLUMNS = (
     # A dead job's `quality_evaluation` tag still to set on its run (NULL: nothing owed).
     ("evaluation_jobs", "run_tag", "TEXT"),
 )
+
+
+@dataclass(frozen=True)
+class QueueBacklog:
+    pending: int
+    failed: int
+    oldest_pending_age_seconds: float | None
+
+
+def queue_backlog(db: sqlite3.Connection, table: str, now: float) -> QueueBacklog:
+    """Pending and failed rows of a shipped queue (`requests` or `feedback`), and the age of
+    the oldest pending one."""
+    pending, oldest = db.execute(
+        f"SELECT COUNT(*), MIN(created_at) FROM {table} WHERE status = 'pending'"
+    ).fetchone()
+    failed = db.execute(f"SELECT COUNT(*) FROM {table} WHERE status = 'failed'").fetchone()[0]
+    age = None if oldest is None else max(0.0, now - oldest)
+    return QueueBacklog(int(pending), int(failed), age)
 
 
 class OutboxCorrupt(TwinselfError):

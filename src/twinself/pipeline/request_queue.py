@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from twinself.pipeline.evaluation_queue import insert_job
-from twinself.pipeline.outbox import Outbox, RowStatus
+from twinself.pipeline.outbox import Outbox, QueueBacklog, RowStatus, queue_backlog
 from twinself.pipeline.records import EvaluationJob, RequestRecord
 
 
@@ -36,13 +36,6 @@ class RequestState:
     last_error: str | None
     created_at: float
     shipped_at: float | None
-
-
-@dataclass(frozen=True)
-class RequestBacklog:
-    pending: int
-    failed: int
-    oldest_pending_age_seconds: float | None
 
 
 class RequestQueue:
@@ -77,14 +70,8 @@ class RequestQueue:
         )
         return RequestState(**dict(row)) if row else None
 
-    def backlog(self) -> RequestBacklog:
-        db = self._outbox.connection()
-        pending, oldest = db.execute(
-            "SELECT COUNT(*), MIN(created_at) FROM requests WHERE status = 'pending'"
-        ).fetchone()
-        failed = db.execute("SELECT COUNT(*) FROM requests WHERE status = 'failed'").fetchone()[0]
-        age = None if oldest is None else max(0.0, self._clock() - oldest)
-        return RequestBacklog(int(pending), int(failed), age)
+    def backlog(self) -> QueueBacklog:
+        return queue_backlog(self._outbox.connection(), "requests", self._clock())
 
     # --- the shipper ------------------------------------------------------------------
 

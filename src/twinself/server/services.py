@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 import twinself
 from twinself.config.settings import Settings
 from twinself.monitoring.metrics import TwinMetrics
+from twinself.monitoring.outbox_metrics import OutboxCollector
 from twinself.pipeline.evaluation_queue import EvaluationQueue
 from twinself.pipeline.feedback_queue import FeedbackQueue
 from twinself.pipeline.outbox import Outbox, build_outbox
@@ -105,6 +106,10 @@ def build_services(
         sampling,
         observe=metrics.observe_request,
     )
+    feedback = FeedbackQueue(outbox) if outbox is not None else None
+    evaluations = EvaluationQueue(outbox) if outbox is not None else None
+    if requests is not None and feedback is not None and evaluations is not None:
+        metrics.registry.register(OutboxCollector(requests, feedback, evaluations))
     return ServerServices(
         settings=settings,
         memory=memory,
@@ -113,6 +118,6 @@ def build_services(
         mlflow=MlflowProbe(settings.resolved_tracking_uri),
         metrics=metrics,
         requests=requests,
-        feedback=FeedbackQueue(outbox) if outbox is not None else None,
-        evaluations=EvaluationQueue(outbox) if outbox is not None else None,
+        feedback=feedback,
+        evaluations=evaluations,
     )

@@ -45,9 +45,9 @@ async def root(services: ServicesDep) -> dict[str, Any]:
 async def metrics(services: ServicesDep) -> PlainTextResponse:
     """Prometheus exposition of this API process's metrics."""
     services.describe_build()
-    return PlainTextResponse(
-        generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST
-    )
+    # The outbox gauges read SQLite: off the event loop.
+    exposition = await run_in_threadpool(generate_latest, services.metrics.registry)
+    return PlainTextResponse(exposition, media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/health")
