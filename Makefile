@@ -50,6 +50,7 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/evaluation_latency.py
 	$(BIN)/python benchmarks/cli_startup.py
 	$(BIN)/python benchmarks/version_switch.py
+	$(BIN)/python benchmarks/metrics_overhead.py
 	$(BIN)/python benchmarks/judge_agreement.py  # exits 1 while relevancy agreement < 0.90
 
 clean:
