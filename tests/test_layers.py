@@ -23,7 +23,9 @@ BELOW: dict[str, set[str]] = {
     "release": {"config", "text", "embedding", "memory", "llm", "twin", "evaluation"},
     "pipeline": {"config", "text", "embedding", "memory", "llm", "twin", "evaluation"},
     "mlflow_server": {"config"},
-    "monitoring": {"config", "pipeline"},
+    "monitoring": {
+        "config", "text", "embedding", "memory", "llm", "twin", "evaluation", "pipeline",
+    },
     "server": {
         "config", "text", "embedding", "memory", "llm", "twin", "evaluation", "pipeline",
         "monitoring",

@@ -8,6 +8,7 @@ import random
 import pytest
 from mlflow import MlflowClient
 from mlflow.entities import AssessmentSourceType
+from prometheus_client import CollectorRegistry
 
 from tests.support.clock import FakeClock
 from tests.support.factories import SinkFactory
@@ -17,6 +18,7 @@ from twinself.evaluation.judges import Judge
 from twinself.evaluation.local_judge import JUDGE_NAME, LocalJudge
 from twinself.evaluation.local_metrics import LocalAnswerRelevancyMetric, LocalFaithfulnessMetric
 from twinself.evaluation.results import EvaluationResult
+from twinself.monitoring.worker_metrics import EvaluatorMetrics
 from twinself.pipeline.evaluation_worker import EvaluationWorker
 from twinself.pipeline.mlflow_sink import MlflowRunSink
 from twinself.pipeline.mlflow_trace import trace_id_for
@@ -56,7 +58,12 @@ def ship(outbox: Outbox, sink: MlflowRunSink) -> None:
 
 
 def worker_for(
-    outbox: Outbox, sink: MlflowRunSink, judge: Judge, clock: FakeClock, **options: float
+    outbox: Outbox,
+    sink: MlflowRunSink,
+    judge: Judge,
+    clock: FakeClock,
+    observer: EvaluatorMetrics | None = None,
+    **options: float,
 ) -> EvaluationWorker:
     settings: dict[str, float] = {"concurrency": 2, "timeout_seconds": 30, "max_attempts": 3}
     settings.update(options)
@@ -66,6 +73,7 @@ def worker_for(
         judge,
         rng=random.Random(1),
         clock=clock,
+        observer=observer,
         **settings,  # type: ignore[arg-type]
     )
 
@@ -180,3 +188,35 @@ def test_a_request_that_never_ships_makes_a_dead_letter_with_no_run_to_tag(
     assert [j.job.request_id for j in dead] == [record.request_id]
     assert dead[0].last_error is not None and "MLflow said no" in dead[0].last_error
     assert worker.queue.owed_run_tags(10) == []
+
+
+def test_the_evaluator_metrics_count_verdicts_scores_and_lag(
+    outbox: Outbox,
+    request_queue: RequestQueue,
+    make_sink: SinkFactory,
+    sqlite_uri: str,
+    local_judge: Judge,
+    clock: FakeClock,
+) -> None:
+    sink = make_sink(sqlite_uri)
+    metrics = EvaluatorMetrics(CollectorRegistry())
+    records = [enqueue(request_queue, FAITHFUL), enqueue(request_queue, UNFAITHFUL)]
+    ship(outbox, sink)
+    clock.advance(42.0)
+    worker = worker_for(outbox, sink, local_judge, clock, metrics)
+
+    assert asyncio.run(worker.run_pass()).done == 2
+
+    sample = metrics.registry.get_sample_value
+    faithfulness = {"metric": "faithfulness"}
+    assert sample("twinself_evaluations_total", {**faithfulness, "verdict": "pass"}) == 1
+    assert sample("twinself_evaluations_total", {**faithfulness, "verdict": "fail"}) == 1
+    scores = {**faithfulness, "judge": JUDGE_NAME}
+    assert sample("twinself_evaluation_score_count", scores) == 2
+    # The unfaithful answer scores under the 0.7 mark, an edge of the 0.1-wide buckets.
+    assert sample("twinself_evaluation_score_bucket", {**scores, "le": "0.6"}) == 1
+    # Lag: from each answer (its record's time) to its scores, on the worker's clock.
+    lags = [clock() - record.created_at for record in records]
+    assert sample("twinself_evaluation_lag_seconds_count") == 2
+    assert sample("twinself_evaluation_lag_seconds_sum") == pytest.approx(sum(lags))
+    assert min(lags) > 42.0

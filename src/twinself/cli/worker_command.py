@@ -58,15 +58,21 @@ def _ship_once(shipper: Shipper, stop: threading.Event) -> None:
         raise report.outage
 
 
-def _evaluator(settings: Settings) -> EvaluationWorker:
+def _evaluator(settings: Settings, once: bool) -> EvaluationWorker:
+    from prometheus_client import CollectorRegistry
+
     from twinself.embedding.sentence_transformer import build_embedder, use_one_cpu_thread
     from twinself.evaluation.judges import build_judge
+    from twinself.monitoring.worker_metrics import EvaluatorMetrics, serve_metrics
     from twinself.pipeline.evaluation_worker import build_evaluation_worker
 
     judge = build_judge(settings, lambda: build_embedder(settings))
     if settings.resolved_judge == "local":
         use_one_cpu_thread()
-    return build_evaluation_worker(settings, judge)
+    metrics = EvaluatorMetrics(CollectorRegistry())
+    if settings.evaluator_metrics_port and not once:
+        serve_metrics(settings.evaluator_metrics_port, metrics.registry)
+    return build_evaluation_worker(settings, judge, metrics)
 
 
 def worker(
@@ -112,7 +118,7 @@ def worker(
         evaluator = None
         if evaluate:
             stack.enter_context(single_worker_lock(settings.home, "evaluator"))
-            evaluator = _evaluator(settings)
+            evaluator = _evaluator(settings, once)
         if once:
             if shipper is not None:
                 _ship_once(shipper, stop)

@@ -140,6 +140,14 @@ class Settings(BaseSettings):
     max_conversation_messages: int = Field(
         default=50, ge=0, validation_alias="TWINSELF_MAX_CONVERSATION_MESSAGES"
     )
+    evaluator_metrics_port: int = Field(
+        default=9102,
+        ge=0,
+        le=65535,
+        validation_alias="TWINSELF_EVALUATOR_METRICS_PORT",
+        description="Where the evaluation worker serves its Prometheus metrics (on 127.0.0.1); "
+        "0 turns them off.",
+    )
     shipper_batch_size: int = Field(default=50, ge=1, validation_alias="TWINSELF_SHIPPER_BATCH")
     shipper_poll_seconds: float = Field(
         default=0.5, gt=0, validation_alias="TWINSELF_SHIPPER_POLL_SECONDS"

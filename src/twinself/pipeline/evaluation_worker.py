@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from twinself.backoff import backoff_delay
 from twinself.config.settings import Settings
@@ -56,6 +57,14 @@ class PassCounts:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
+class EvaluationObserver(Protocol):
+    """Told what became of each evaluation (the evaluator's Prometheus metrics)."""
+
+    def scores_logged(self, result: EvaluationResult, lag_seconds: float) -> None: ...
+
+    def failed(self, dead: bool) -> None: ...
+
+
 class EvaluationWorker:
     """Judges the evaluation queue of one outbox, reading its request queue for each run.
     `clock` dates every attempt."""
@@ -75,11 +84,14 @@ class EvaluationWorker:
         max_backoff_seconds: float = 300.0,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
+        observer: EvaluationObserver | None = None,
     ) -> None:
         self.queue = EvaluationQueue(outbox, clock)
         self.requests = RequestQueue(outbox, clock)
         self.sink = sink
         self.judge = judge
+        self._clock = clock
+        self._observer = observer
         self._concurrency = concurrency
         self._timeout = timeout_seconds
         self._max_attempts = max_attempts
@@ -135,6 +147,7 @@ class EvaluationWorker:
                 attempts, base, self._max_backoff, self._rng.random(), failure.retry_after_seconds
             )
             self.queue.mark_failed(request_id, failure.message, delay, rescore=True)
+            self._tell_failed(dead=False)
             logger.warning(
                 "evaluation of request %s failed (attempt %d of %d; next in %.0fs): %s",
                 request_id,
@@ -146,6 +159,7 @@ class EvaluationWorker:
             return "failed"
         outcome: EvaluationOutcome = "dead_letter" if failure.retryable else "failed"
         self.queue.mark_dead(request_id, failure.message, run_tag=outcome)
+        self._tell_failed(dead=True)
         logger.error(
             "evaluation of request %s is a dead letter after %d attempt(s): %s. "
             "`twinself evaluations retry %s` queues it again.",
@@ -163,6 +177,7 @@ class EvaluationWorker:
             why = "it is not in the outbox" if state is None else f"it failed: {state.last_error}"
             error = f"The request's run never shipped ({why})"
             self.queue.mark_dead(request_id, error, run_tag=None)  # no run to tag
+            self._tell_failed(dead=True)
             return "dead"
         if state.run_id is None or state.status != "shipped":
             waiting = "waiting for the request's run to ship"
@@ -179,12 +194,19 @@ class EvaluationWorker:
             attempts = queued.attempts + 1
             if attempts >= self._max_attempts:
                 self.queue.mark_dead(request_id, str(exc), run_tag="dead_letter")
+                self._tell_failed(dead=True)
                 return "dead"
             delay = backoff_delay(attempts, self._base, self._max_backoff, self._rng.random())
             self.queue.mark_failed(request_id, str(exc), delay, rescore=False)
             return "failed"
         self.queue.mark_done(request_id)
+        if self._observer is not None:
+            self._observer.scores_logged(result, self._clock() - queued.created_at)
         return "done"
+
+    def _tell_failed(self, dead: bool) -> None:
+        if self._observer is not None:
+            self._observer.failed(dead)
 
     def _tag_dead_runs(self) -> int:
         """Give each dead job's run its final `quality_evaluation` tag once the run exists.
@@ -254,7 +276,9 @@ class EvaluationWorker:
         logger.info("Evaluation worker stopped")
 
 
-def build_evaluation_worker(settings: Settings, judge: Judge) -> EvaluationWorker:
+def build_evaluation_worker(
+    settings: Settings, judge: Judge, observer: EvaluationObserver | None = None
+) -> EvaluationWorker:
     return EvaluationWorker(
         build_outbox(settings.home),
         build_run_sink(settings),
@@ -263,4 +287,5 @@ def build_evaluation_worker(settings: Settings, judge: Judge) -> EvaluationWorke
         timeout_seconds=settings.eval_timeout_seconds,
         max_attempts=settings.eval_max_attempts,
         poll_seconds=settings.shipper_poll_seconds,
+        observer=observer,
     )
