@@ -57,8 +57,7 @@ def serve(
     use_one_cpu_thread()
     mlflow: ProcessSupervisor | None = None
     workers: list[ProcessSupervisor] = []
-    local_mlflow = mlflow_ui and settings.mlflow_tracking_uri is None
-    if local_mlflow:
+    if mlflow_ui and settings.mlflow_tracking_uri is None:
         use_wal_journal(settings.home / "mlflow.db")
         uri = f"http://127.0.0.1:{mlflow_port}"
         os.environ["MLFLOW_TRACKING_URI"] = uri  # inherited by the worker processes
@@ -98,7 +97,7 @@ def serve(
                 )
         for supervisor in workers:
             supervisor.start()
-        if local_mlflow and answered:
+        if mlflow is not None and answered:
             err_console.print(
                 f"Ready: chat API {shown}, MLflow UI {settings.resolved_tracking_uri}",
                 highlight=False,
@@ -112,7 +111,7 @@ def serve(
         + (
             f", MLflow UI {settings.resolved_tracking_uri} (experiment "
             f"{settings.mlflow_experiment})"
-            if local_mlflow
+            if mlflow is not None
             else f", runs go to {redact(settings.resolved_tracking_uri)}"
         ),
         highlight=False,

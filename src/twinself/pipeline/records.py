@@ -92,6 +92,3 @@ class SpanClock:
 
     def to_ns(self, perf_counter_value: float) -> int:
         return self._epoch_ns + int((perf_counter_value - self._perf) * 1e9)
-
-    def now_ns(self) -> int:
-        return self.to_ns(time.perf_counter())
