@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from tests.support.paths import REPO
+from tests.support.system_tools import require_tool
 from twinself.monitoring.dashboard import build_dashboard, panel_queries
 
 CHECKED_IN = REPO / "monitoring-templates" / "twinself_dashboard.json"
@@ -234,3 +236,20 @@ def test_panel_queries_cover_every_target_with_grafanas_variables_replaced(
         assert query == expr.replace("$__rate_interval", "2m").replace("$__range", "3h")
     assert any("[2m]" in query for _, query in queries)
     assert any("[3h]" in query for _, query in queries)
+
+
+def test_promtool_parses_every_query(tmp_path: Path) -> None:
+    """Each query as a recording rule: `promtool check rules` parses PromQL without a server
+    (the integration test then runs them against one)."""
+    promtool = require_tool("promtool")
+    rules = [
+        {"record": f"dashboard:query_{index}", "expr": expr}
+        for index, (_, expr) in enumerate(panel_queries())
+    ]
+    rules_file = tmp_path / "dashboard_rules.yml"
+    rules_file.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    checked = subprocess.run(
+        [promtool, "check", "rules", str(rules_file)], capture_output=True, text=True, timeout=60
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"{len(rules)} rules found" in checked.stdout
