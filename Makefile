@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-quick lint typecheck install rebuild chat serve benchmarks clean
+.PHONY: run test test-quick lint typecheck install rebuild chat serve benchmarks dashboard clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "twinself needs Python 3.11 or newer")'
@@ -52,6 +52,11 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/version_switch.py
 	$(BIN)/python benchmarks/metrics_overhead.py
 	$(BIN)/python benchmarks/judge_agreement.py  # exits 1 while relevancy agreement < 0.90
+
+# The Grafana dashboard is code (src/twinself/monitoring/dashboard.py): regenerate its JSON after a
+# change; a test fails while the checked-in file is stale.
+dashboard: $(STAMP)
+	$(BIN)/python scripts/generate_dashboard.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
