@@ -13,7 +13,6 @@ import typer
 
 from twinself.cli.common import err_console, handle_errors, load_settings
 from twinself.errors import ConfigurationError
-from twinself.monitoring.prometheus_config import render_native_config
 
 INSTALL_HINT = (
     "`prometheus` is not on PATH. Install it (Debian/Ubuntu: `sudo apt install prometheus`; "
@@ -38,6 +37,9 @@ def monitor(
         twinself monitor          # then open http://127.0.0.1:9090/alerts
         twinself monitor --print-config > prometheus.yml
     """
+    # Loads PyYAML: imported here to keep `twinself --help` fast.
+    from twinself.monitoring.prometheus_config import render_native_config
+
     settings = load_settings()
     config = render_native_config(settings, port)
     if print_config:
