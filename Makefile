@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-quick lint typecheck install rebuild chat serve benchmarks dashboard clean
+.PHONY: run test test-quick lint typecheck install rebuild chat serve monitor benchmarks dashboard clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "twinself needs Python 3.11 or newer")'
@@ -29,6 +29,11 @@ chat: $(STAMP)
 # shipper and a local MLflow server (UI on :5000).
 run: rebuild
 	$(BIN)/twinself serve --mlflow-ui
+
+# Prometheus (the `prometheus` binary on PATH) scraping the twin `make run` serves, with the
+# alert rules of monitoring-templates/; UI on :9090.
+monitor: $(STAMP)
+	$(BIN)/twinself monitor
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts

@@ -41,6 +41,7 @@ def _register_commands() -> None:
         evaluate_commands,
         feedback_commands,
         memory_commands,
+        monitor_command,
         serve_command,
         version_commands,
         worker_command,
@@ -53,6 +54,7 @@ def _register_commands() -> None:
     feedback_commands.register(app)
     serve_command.register(app)
     worker_command.register(app)
+    monitor_command.register(app)
     version_commands.register(app)
 
 

@@ -1,0 +1,151 @@
+"""monitoring-templates/: promtool accepts the scrape config and the rules, the rules' unit tests
+pass, every alert is tested both ways, and the rules use only the metrics the code exports."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.paths import REPO
+from tests.support.system_tools import require_tool
+
+TEMPLATES = REPO / "monitoring-templates"
+
+# The metric contract of issue 11: what the API and the two workers export.
+HISTOGRAMS = {
+    "gen_ai_client_operation_duration_seconds",
+    "gen_ai_client_token_usage",
+    "twinself_http_request_duration_seconds",
+    "twinself_time_to_first_token_seconds",
+    "twinself_retrieval_duration_seconds",
+    "twinself_evaluation_score",
+    "twinself_evaluation_lag_seconds",
+}
+COUNTERS = {
+    "twinself_http_requests_total",
+    "twinself_provider_errors_total",
+    "twinself_cost_usd_total",
+    "twinself_feedback_received_total",
+    "twinself_mlflow_runs_shipped_total",
+    "twinself_mlflow_ship_errors_total",
+    "twinself_evaluations_total",
+}
+GAUGES = {
+    "twinself_build_info",
+    "twinself_daily_budget_usd",
+    "twinself_outbox_backlog",
+    "twinself_outbox_oldest_age_seconds",
+    "twinself_outbox_failed",
+    "twinself_mlflow_reachable",
+}
+CONTRACT = (
+    COUNTERS
+    | GAUGES
+    | {f"{name}{suffix}" for name in HISTOGRAMS for suffix in ("_bucket", "_count", "_sum")}
+)
+
+_KEYWORDS = {"and", "or", "unless", "bool", "offset", "inf", "nan"}
+_NOT_NAMES = (
+    re.compile(r'"(?:[^"\\]|\\.)*"' r"|'(?:[^'\\]|\\.)*'"),  # strings
+    re.compile(r"\{[^}]*\}"),  # label matchers
+    re.compile(r"\[[^\]]*\]"),  # ranges
+    re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)"),
+    re.compile(r"\boffset\s+\d+[smhdwy]"),
+)
+_IDENTIFIER = re.compile(r"(?<![\w.:])([a-zA-Z_:][\w:]*)(?![\w:])(?!\s*\()")
+
+
+def metric_names(expr: str) -> set[str]:
+    """The series an expression selects: identifiers that are not functions, keywords,
+    label names or numbers."""
+    for pattern in _NOT_NAMES:
+        expr = pattern.sub(" ", expr)
+    return {name for name in _IDENTIFIER.findall(expr) if name.lower() not in _KEYWORDS}
+
+
+def _rules() -> list[dict[str, Any]]:
+    groups = yaml.safe_load((TEMPLATES / "alerts.yml").read_text(encoding="utf-8"))["groups"]
+    return [rule for group in groups for rule in group["rules"]]
+
+
+def _promtool(*args: str) -> None:
+    done = subprocess.run(
+        [require_tool("promtool"), *args],
+        cwd=TEMPLATES,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, f"promtool {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("check", "config", "prometheus.yml"),
+        ("check", "rules", "alerts.yml"),
+        ("test", "rules", "alerts_test.yml"),
+    ],
+    ids=["check-config", "check-rules", "test-rules"],
+)
+def test_promtool_accepts_the_templates(args: tuple[str, ...]) -> None:
+    _promtool(*args)
+
+
+def test_every_alert_has_a_firing_and_a_quiet_test_case() -> None:
+    alerts = {rule["alert"] for rule in _rules() if "alert" in rule}
+    tests = yaml.safe_load((TEMPLATES / "alerts_test.yml").read_text(encoding="utf-8"))
+    firing, quiet = set(), set()
+    for case in tests["tests"]:
+        for check in case.get("alert_rule_test", []):
+            (firing if check.get("exp_alerts") else quiet).add(check["alertname"])
+    assert len(alerts) >= 12
+    assert alerts - firing == set(), "alerts never shown firing"
+    assert alerts - quiet == set(), "alerts never shown staying quiet"
+    assert (firing | quiet) - alerts == set(), "tests of alerts that do not exist"
+
+
+def test_every_alert_has_for_severity_and_advice() -> None:
+    for rule in _rules():
+        if "alert" in rule:
+            assert rule.get("for"), rule["alert"]
+            assert rule["labels"]["severity"] in {"warning", "critical"}, rule["alert"]
+            assert {"summary", "description"} <= set(rule["annotations"]), rule["alert"]
+
+
+def test_rules_use_only_the_contract_metrics_and_recorded_series() -> None:
+    rules = _rules()
+    recorded = {rule["record"] for rule in rules if "record" in rule}
+    assert all(re.fullmatch(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+", name) for name in recorded)
+    for rule in rules:
+        unknown = metric_names(rule["expr"]) - CONTRACT - recorded - {"up"}
+        assert unknown == set(), f"{rule.get('alert') or rule['record']}: {unknown}"
+
+
+def test_metric_names_finds_series_not_functions_or_labels() -> None:
+    expr = (
+        'histogram_quantile(0.95, sum by (endpoint, le) (rate(a_bucket{endpoint!~"/x|y"}[5m])))'
+        " > on () max(b:c:d > 0) and e offset 10m unless f{kind='q'} or vector(1e3)"
+    )
+    assert metric_names(expr) == {"a_bucket", "b:c:d", "e", "f"}
+
+
+def test_the_scrape_config_has_one_job_per_process() -> None:
+    config = yaml.safe_load((TEMPLATES / "prometheus.yml").read_text(encoding="utf-8"))
+    targets = {
+        job["job_name"]: [t for static in job["static_configs"] for t in static["targets"]]
+        for job in config["scrape_configs"]
+    }
+    assert targets == {
+        "twinself-api": ["app:8000"],
+        "twinself-shipper": ["app:9101"],
+        "twinself-evaluator": ["app:9102"],
+        "prometheus": ["localhost:9090"],
+    }
+    assert config["rule_files"] == ["alerts.yml"]
+    assert Path(TEMPLATES, "alerts.yml").is_file()
