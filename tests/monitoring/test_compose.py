@@ -21,8 +21,6 @@ from twinself.config.settings import Settings
 TEMPLATES = REPO / "monitoring-templates"
 PROVISIONING = TEMPLATES / "grafana" / "provisioning"
 PUBLISHED = {"app": 8000, "mlflow": 5000, "prometheus": 9090, "grafana": 3000}
-# Written by the alert-rules work of issue 11; mounted here by these names.
-PROMETHEUS_FILES = {"prometheus.yml", "alerts.yml"}
 # Named in issue 11's metric contract; not a Settings field on this branch yet.
 CONTRACT_SETTINGS = {"TWINSELF_METRICS_HOST"}
 
@@ -73,8 +71,6 @@ def test_every_mounted_file_is_in_the_repository(compose: dict[str, Any]) -> Non
     for name, service in services(compose).items():
         for source, _ in binds(service):
             path = (TEMPLATES / source).resolve()
-            if path.name in PROMETHEUS_FILES and path.parent == TEMPLATES:
-                continue  # see test_prometheus_reads_its_config_and_rules_where_compose_puts_them
             if not path.exists():
                 missing.append(f"{name}: {source}")
     assert missing == []
@@ -172,8 +168,6 @@ def test_the_datasource_is_the_compose_prometheus_and_the_default(
 
 def test_prometheus_scrapes_the_apps_ports_by_service_name(compose: dict[str, Any]) -> None:
     config_file = TEMPLATES / "prometheus.yml"
-    if not config_file.exists():
-        pytest.skip("monitoring-templates/prometheus.yml comes with the alert rules' work")
     app = services(compose)["app"]
     reachable = {f"app:{port}" for port in (PUBLISHED["app"], *map(int, app["expose"]))}
     targets = {
