@@ -1,7 +1,8 @@
-"""The evaluator process's metrics, served on a port of its own for Prometheus to scrape.
+"""The evaluator process's metrics, and `serve_metrics`, which serves each worker's own
+registry (evaluator, shipper) on a port of its own for Prometheus to scrape.
 
-Each background process serves its own registry (the API serves `/metrics`); the outbox's
-backlog comes from the API, read at scrape time, so no count is shared between processes.
+The API serves `/metrics`; the outbox's backlog comes from the API, read at scrape time, so no
+count is shared between processes.
 """
 
 from __future__ import annotations
