@@ -220,3 +220,6 @@ def test_the_evaluator_metrics_count_verdicts_scores_and_lag(
     assert sample("twinself_evaluation_lag_seconds_count") == 2
     assert sample("twinself_evaluation_lag_seconds_sum") == pytest.approx(sum(lags))
     assert min(lags) > 42.0
+    # The local judge calls no paid model: no judge spend, not even a zero series.
+    judge_cost = {"purpose": "judge", "gen_ai_request_model": JUDGE_NAME}
+    assert sample("twinself_cost_usd_total", judge_cost) is None
