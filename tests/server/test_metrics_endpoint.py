@@ -67,6 +67,14 @@ def test_answers_feed_the_gen_ai_and_twin_metrics(traffic: tuple[TestClient, lis
         assert value(found, tokens, gen_ai_token_type=token_type, estimated="true") == 2
     for memory in ("semantic", "episodic", "procedural"):
         assert value(found, "twinself_retrieval_duration_seconds_count", memory=memory) == 2
+    # One query embedding per answer, by the bundled model, in process.
+    embeddings = {
+        "gen_ai_operation_name": "embeddings",
+        "gen_ai_provider_name": "sentence_transformers",
+        "gen_ai_request_model": "all-MiniLM-L6-v2",
+        "error_type": "",
+    }
+    assert value(found, "gen_ai_client_operation_duration_seconds_count", **embeddings) == 2
     assert value(found, "twinself_time_to_first_token_seconds_count") == 1
     assert value(found, "twinself_feedback_received_total") == 1
     [info] = [s for s in found if s.name == "twinself_build_info"]

@@ -9,6 +9,8 @@ models, memories, error kinds; never a session or request id, user text or an er
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info
 
 from twinself.pipeline.records import RequestRecord
@@ -36,6 +38,8 @@ PROVIDER_ERROR_KINDS = {
     "ProviderError": "other",
 }
 MEMORIES = ("semantic", "episodic", "procedural")
+# The query embedding runs in process: the library is the provider.
+EMBEDDING_PROVIDER = "sentence_transformers"
 
 
 class TwinMetrics:
@@ -136,9 +140,18 @@ class TwinMetrics:
         if cost > 0:
             self.cost.labels("chat", model).inc(cost)
         for span in record.spans:
+            seconds = (span.end_ns - span.start_ns) / 1e9
             memory = span.name.removeprefix("retrieve_")
             if span.span_type == "RETRIEVER" and memory in MEMORIES:
-                self.retrieval_duration.labels(memory).observe((span.end_ns - span.start_ns) / 1e9)
+                self.retrieval_duration.labels(memory).observe(seconds)
+            elif span.span_type == "EMBEDDING":
+                self.operation_duration.labels(
+                    gen_ai_operation_name="embeddings",
+                    gen_ai_provider_name=EMBEDDING_PROVIDER,
+                    # EMBEDDING_MODEL may be a folder: its name, not where it lives.
+                    gen_ai_request_model=PurePath(str(span.attributes.get("model", ""))).name,
+                    error_type="",
+                ).observe(seconds)
 
     def observe_http(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         self.http_requests.labels(endpoint, method, f"{status // 100}xx").inc()
