@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -26,7 +28,8 @@ def value(found: list[Sample], name: str, **labels: str) -> float:
 
 
 @pytest.fixture
-def traffic(make_client: ClientFactory) -> tuple[TestClient, list[str]]:
+def traffic(make_client: ClientFactory) -> tuple[TestClient, list[str], str]:
+    """The client after some traffic, the requests' ids, and its system prompt's hash."""
     client = make_client()
     ask = {"session_id": SESSION, "message": "Where do you work?"}
     request_ids = [client.post("/chat", json=ask).json()["request_id"]]
@@ -39,11 +42,13 @@ def traffic(make_client: ClientFactory) -> tuple[TestClient, list[str]]:
     assert client.get("/no/such/path").status_code == 404
     suggestion = {"original_question": "q", "original_response": "a", "suggested_response": "b"}
     assert client.post("/api/edit-message/suggestion", json=suggestion).status_code == 200
-    return client, request_ids
+    data_dir = client.app.state.services.settings.data_dir  # type: ignore[attr-defined]
+    prompt = (data_dir / "system_prompts" / "system_prompt.md").read_text().strip()
+    return client, request_ids, hashlib.sha256(prompt.encode()).hexdigest()[:12]
 
 
 def test_http_requests_are_counted_by_route_template_and_status_class(
-    traffic: tuple[TestClient, list[str]],
+    traffic: tuple[TestClient, list[str], str],
 ) -> None:
     found = samples(traffic[0])
     http = "twinself_http_requests_total"
@@ -57,7 +62,9 @@ def test_http_requests_are_counted_by_route_template_and_status_class(
     assert value(found, duration, endpoint="/chat/stream", method="POST") == 1
 
 
-def test_answers_feed_the_gen_ai_and_twin_metrics(traffic: tuple[TestClient, list[str]]) -> None:
+def test_answers_feed_the_gen_ai_and_twin_metrics(
+    traffic: tuple[TestClient, list[str], str],
+) -> None:
     found = samples(traffic[0])
     offline = {"gen_ai_operation_name": "chat", "gen_ai_provider_name": "twinself.offline"}
     # Two answers (one streamed); the empty message never reached the model.
@@ -79,16 +86,27 @@ def test_answers_feed_the_gen_ai_and_twin_metrics(traffic: tuple[TestClient, lis
     assert value(found, "twinself_feedback_received_total") == 1
     [info] = [s for s in found if s.name == "twinself_build_info"]
     assert info.labels["provider"] == "offline" and info.labels["data_version"].startswith("data-")
+    assert info.labels["prompt_version"] == traffic[2]
+    assert value(found, "twinself_daily_budget_usd") == 0  # none set
 
 
-def test_no_label_carries_a_session_or_request_id(traffic: tuple[TestClient, list[str]]) -> None:
-    client, request_ids = traffic
+def test_the_daily_budget_is_a_gauge_from_the_settings(make_client: ClientFactory) -> None:
+    found = samples(make_client(daily_budget_usd=2.5))
+    assert value(found, "twinself_daily_budget_usd") == 2.5
+
+
+def test_no_label_carries_a_session_or_request_id(
+    traffic: tuple[TestClient, list[str], str],
+) -> None:
+    client, request_ids, _ = traffic
     labels = {v for s in samples(client) for v in s.labels.values()}
     assert not {SESSION, *request_ids} & labels
     assert not any("Where do you work" in v for v in labels)
 
 
-def test_the_outbox_queues_are_read_at_scrape_time(traffic: tuple[TestClient, list[str]]) -> None:
+def test_the_outbox_queues_are_read_at_scrape_time(
+    traffic: tuple[TestClient, list[str], str],
+) -> None:
     found = samples(traffic[0])
     # No shipper or evaluator runs here: everything the traffic left is still waiting.
     assert value(found, "twinself_outbox_backlog", queue="records") == 3  # 2 answers, 1 error

@@ -140,6 +140,13 @@ class Settings(BaseSettings):
     max_conversation_messages: int = Field(
         default=50, ge=0, validation_alias="TWINSELF_MAX_CONVERSATION_MESSAGES"
     )
+    daily_budget_usd: float = Field(
+        default=0.0,
+        ge=0.0,
+        validation_alias="TWINSELF_DAILY_BUDGET_USD",
+        description="What you mean to spend a day on the chat model, in USD; served as the "
+        "twinself_daily_budget_usd gauge for dashboards and alerts (0 = no budget).",
+    )
     metrics_host: str = Field(
         default="127.0.0.1",
         validation_alias="TWINSELF_METRICS_HOST",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import PurePath
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from twinself.pipeline.records import RequestRecord
 
@@ -109,7 +109,13 @@ class TwinMetrics:
         )
         self.build_info = Info(
             "twinself_build",
-            "What is serving: twinself version, data version, provider, model, judge.",
+            "What is serving: twinself version, data version, prompt version (a hash of the "
+            "system prompt), provider, model, judge.",
+            registry=registry,
+        )
+        self.daily_budget = Gauge(
+            "twinself_daily_budget_usd",
+            "The owner's daily spend budget in USD (TWINSELF_DAILY_BUDGET_USD; 0 = none set).",
             registry=registry,
         )
 
