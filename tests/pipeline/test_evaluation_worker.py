@@ -21,11 +21,11 @@ from twinself.evaluation.results import EvaluationResult
 from twinself.monitoring.worker_metrics import EvaluatorMetrics
 from twinself.pipeline.evaluation_worker import EvaluationWorker
 from twinself.pipeline.mlflow_sink import MlflowRunSink
-from twinself.pipeline.mlflow_trace import trace_id_for
 from twinself.pipeline.outbox import Outbox
 from twinself.pipeline.records import EvaluationJob, RequestRecord
 from twinself.pipeline.request_queue import RequestQueue
 from twinself.pipeline.shipper import Shipper
+from twinself.pipeline.trace_ids import trace_id_for
 
 CONTEXT = [
     "Maya works at Solvik, a logistics company in Gothenburg, as a senior data engineer.",

@@ -28,10 +28,10 @@ from tests.support.waiting import wait_until
 from twinself.monitoring.shipper_metrics import ShipperMetrics
 from twinself.pipeline.feedback_queue import FeedbackQueue
 from twinself.pipeline.mlflow_sink import MlflowRunSink
-from twinself.pipeline.mlflow_trace import trace_id_for
 from twinself.pipeline.outbox import Outbox
 from twinself.pipeline.request_queue import RequestQueue
 from twinself.pipeline.shipper import Shipper, ShipperObserver, build_shipper
+from twinself.pipeline.trace_ids import trace_id_for
 
 ShipperFactory = Callable[..., Shipper]
 

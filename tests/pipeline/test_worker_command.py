@@ -19,9 +19,9 @@ from tests.support.network import free_port
 from tests.support.records import make_records
 from tests.support.waiting import wait_until
 from twinself.cli.app import app
-from twinself.pipeline.mlflow_trace import trace_id_for
 from twinself.pipeline.outbox import Outbox
 from twinself.pipeline.request_queue import RequestQueue
+from twinself.pipeline.trace_ids import trace_id_for
 from twinself.pipeline.worker_lock import WorkerAlreadyRunning, single_worker_lock
 
 runner = CliRunner()

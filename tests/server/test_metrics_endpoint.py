@@ -6,10 +6,14 @@ import hashlib
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from tests.support.factories import ClientFactory
+from twinself.pipeline.trace_ids import trace_id_for
 
 SESSION = "visitor-7f3a"  # must never become a label
 
@@ -115,3 +119,26 @@ def test_the_outbox_queues_are_read_at_scrape_time(
     for queue in ("records", "evaluations", "feedback"):
         assert value(found, "twinself_outbox_oldest_age_seconds", queue=queue) > 0
         assert value(found, "twinself_outbox_failed", queue=queue) == 0
+
+
+def test_an_openmetrics_scrape_links_gen_ai_durations_to_their_requests_traces(
+    traffic: tuple[TestClient, list[str], str],
+) -> None:
+    client, request_ids, _ = traffic
+    response = client.get(
+        "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/openmetrics-text")
+    found = [s for family in openmetrics_families(response.text) for s in family.samples]
+    exemplars = {
+        (s.labels["gen_ai_operation_name"], s.exemplar.labels["trace_id"])
+        for s in found
+        if s.name == "gen_ai_client_operation_duration_seconds_bucket" and s.exemplar
+    }
+    # Each bucket keeps its latest request: every exemplar names a recorded request's trace.
+    requests = client.app.state.services.requests  # type: ignore[attr-defined]
+    recorded = {trace_id_for(pending.record.request_id) for pending in requests.due(10)}
+    assert trace_id_for(request_ids[0]) in recorded
+    assert {operation for operation, _ in exemplars} == {"chat", "embeddings"}
+    assert {trace for _, trace in exemplars} <= recorded

@@ -14,6 +14,7 @@ from pathlib import PurePath
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from twinself.pipeline.records import RequestRecord
+from twinself.pipeline.trace_ids import trace_id_for
 
 # The conventions' ExplicitBucketBoundaries for the two GenAI client histograms.
 OPERATION_DURATION_BUCKETS = (
@@ -128,11 +129,14 @@ class TwinMetrics:
         }
         kind = PROVIDER_ERROR_KINDS.get(record.error_type)
         metrics = record.metrics
+        # The request's MLflow trace (its id follows from the request id): shown as an
+        # exemplar in OpenMetrics scrapes, never a label.
+        exemplar = {"trace_id": trace_id_for(record.request_id)}
         if "response_time_seconds" in metrics or kind is not None:
             # A provider call happened: it answered, or it failed in a way that is its own.
             seconds = metrics.get("response_time_seconds", metrics.get("total_time_seconds", 0))
             error = record.error_type if record.status != "success" else ""
-            self.operation_duration.labels(**gen_ai, error_type=error).observe(seconds)
+            self.operation_duration.labels(**gen_ai, error_type=error).observe(seconds, exemplar)
         if kind is not None:
             self.provider_errors.labels(kind, gen_ai["gen_ai_provider_name"]).inc()
         estimated = record.tags.get("tokens_estimated", "false")
@@ -157,7 +161,7 @@ class TwinMetrics:
                     # EMBEDDING_MODEL may be a folder: its name, not where it lives.
                     gen_ai_request_model=PurePath(str(span.attributes.get("model", ""))).name,
                     error_type="",
-                ).observe(seconds)
+                ).observe(seconds, exemplar)
 
     def observe_http(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         self.http_requests.labels(endpoint, method, f"{status // 100}xx").inc()
