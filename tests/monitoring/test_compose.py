@@ -22,7 +22,7 @@ TEMPLATES = REPO / "monitoring-templates"
 PROVISIONING = TEMPLATES / "grafana" / "provisioning"
 PUBLISHED = {"app": 8000, "mlflow": 5000, "prometheus": 9090, "grafana": 3000}
 # Named in issue 11's metric contract; not a Settings field on this branch yet.
-CONTRACT_SETTINGS = {"TWINSELF_METRICS_HOST"}
+CONTRACT_SETTINGS: set[str] = set()
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -47,9 +47,9 @@ def test_gen_ai_histograms_use_the_semantic_conventions_buckets() -> None:
     metrics = TwinMetrics(CollectorRegistry())
     metrics.observe_request(make_record())
     found = [s for family in metrics.registry.collect() for s in family.samples]
-    bounds = {
+    bounds = {  # the same bounds for every label set (chat and embeddings, input and output)
         name: sorted(
-            float(s.labels["le"]) for s in found if s.name == name and s.labels["le"] != "+Inf"
+            {float(s.labels["le"]) for s in found if s.name == name and s.labels["le"] != "+Inf"}
         )
         for name in (
             "gen_ai_client_operation_duration_seconds_bucket",
@@ -59,5 +59,36 @@ def test_gen_ai_histograms_use_the_semantic_conventions_buckets() -> None:
     assert bounds["gen_ai_client_operation_duration_seconds_bucket"] == list(
         OPERATION_DURATION_BUCKETS
     )
-    token_bounds = sorted(set(bounds["gen_ai_client_token_usage_bucket"]))
+    token_bounds = bounds["gen_ai_client_token_usage_bucket"]
     assert token_bounds == [float(b) for b in TOKEN_USAGE_BUCKETS]
+
+
+def test_the_query_embedding_is_a_gen_ai_embeddings_operation_named_by_its_model() -> None:
+    metrics = TwinMetrics(CollectorRegistry())
+    bundled = make_record()
+    # EMBEDDING_MODEL may be a folder: the label is its name, not where it lives.
+    folder = replace(
+        bundled,
+        spans=[
+            replace(s, attributes={"model": "/srv/models/mini-v3"})
+            if s.span_type == "EMBEDDING"
+            else s
+            for s in bundled.spans
+        ],
+    )
+    for record in (bundled, folder):
+        metrics.observe_request(record)
+
+    def embeddings(model: str, sample: str) -> float | None:
+        labels = {
+            "gen_ai_operation_name": "embeddings",
+            "gen_ai_provider_name": "sentence_transformers",
+            "gen_ai_request_model": model,
+            "error_type": "",
+        }
+        name = f"gen_ai_client_operation_duration_seconds_{sample}"
+        return metrics.registry.get_sample_value(name, labels)
+
+    assert embeddings("all-MiniLM-L6-v2", "count") == 1
+    assert embeddings("all-MiniLM-L6-v2", "sum") == pytest.approx(0.001)  # the span's 1 ms
+    assert embeddings("mini-v3", "count") == 1

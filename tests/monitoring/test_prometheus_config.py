@@ -42,3 +42,11 @@ def test_an_api_bound_to_one_address_is_scraped_there(tmp_path: Path) -> None:
 
 def test_a_source_checkout_uses_its_own_templates() -> None:
     assert templates_folder() == REPO / "monitoring-templates"
+
+
+def test_workers_are_scraped_where_they_listen(tmp_path: Path) -> None:
+    ports = {"twinself-api": 8000, "twinself-shipper": 9101}
+    config = native_config(TEMPLATE, ports, tmp_path, "0.0.0.0", workers_host="10.0.0.7")
+    targets = {j["job_name"]: j["static_configs"][0]["targets"] for j in config["scrape_configs"]}
+    assert targets["twinself-api"] == ["127.0.0.1:8000"]
+    assert targets["twinself-shipper"] == ["10.0.0.7:9101"]

@@ -17,11 +17,11 @@ from tests.support.factories import SinkFactory
 from tests.support.records import make_record
 from tests.support.waiting import wait_until
 from twinself.pipeline.evaluation_queue import EvaluationQueue
-from twinself.pipeline.mlflow_trace import trace_id_for
 from twinself.pipeline.outbox import Outbox
 from twinself.pipeline.records import EvaluationJob
 from twinself.pipeline.request_queue import RequestQueue
 from twinself.pipeline.shipper import Shipper
+from twinself.pipeline.trace_ids import trace_id_for
 
 pytestmark = pytest.mark.slow
 JUDGE_KEY = "judge-key-for-the-crash-test"

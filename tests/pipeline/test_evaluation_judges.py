@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from mlflow import MlflowClient
+from prometheus_client import CollectorRegistry
 from typer.testing import CliRunner
 
 from tests.fakes.gemini_judge import FakeGeminiJudge, JudgeStep, small_ca_bundle
@@ -22,6 +23,7 @@ from tests.support.records import make_record
 from twinself.cli.app import app
 from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder
 from twinself.evaluation.judges import build_judge
+from twinself.monitoring.worker_metrics import EvaluatorMetrics
 from twinself.pipeline.evaluation_worker import EvaluationWorker
 from twinself.pipeline.outbox import Outbox
 from twinself.pipeline.records import EvaluationJob, RequestRecord
@@ -29,6 +31,9 @@ from twinself.pipeline.request_queue import RequestQueue
 from twinself.pipeline.shipper import Shipper
 
 JUDGE_KEY = "AIza-judge-secret-0123456789"
+# What each call to the fake costs as DeepEval prices gemini-2.0-flash (USD 0.15 / 0.60 per
+# million input / output tokens): the fake reports 120 input and 30 output tokens.
+FAKE_CALL_USD = 120 * 0.15e-6 + 30 * 0.60e-6
 WRONG_KEY = "AIza-wrong-key-9876543210"
 CONTEXT = ["I studied Engineering Physics at Chalmers from 2010 to 2015."]
 
@@ -120,7 +125,8 @@ def test_gemini_scores_and_reasons_reach_the_run_and_the_key_does_not(
 ) -> None:
     sink = make_sink(sqlite_uri)
     record = shipped(outbox, sink)
-    worker = make_worker(outbox, sink, gemini_settings, embedder, clock)
+    metrics = EvaluatorMetrics(CollectorRegistry())
+    worker = make_worker(outbox, sink, gemini_settings, embedder, clock, observer=metrics)
 
     assert asyncio.run(worker.drain()).done == 1
 
@@ -133,6 +139,14 @@ def test_gemini_scores_and_reasons_reach_the_run_and_the_key_does_not(
     assert run.data.metrics["deepeval_faithfulness_passed"] == 0.0
     assert run.data.tags["deepeval_judge"] == "gemini-2.0-flash"
     assert run.data.tags["deepeval_faithfulness_reason"] == fake_judge.faithfulness_reason
+    # The judge's spend: every call DeepEval made, priced by DeepEval, in the run and counted.
+    spent = fake_judge.request_count * FAKE_CALL_USD
+    assert fake_judge.request_count >= 2
+    assert run.data.metrics["evaluation_cost_usd"] == pytest.approx(spent)
+    judge_cost = {"purpose": "judge", "gen_ai_request_model": "gemini-2.0-flash"}
+    assert metrics.registry.get_sample_value("twinself_cost_usd_total", judge_cost) == (
+        pytest.approx(spent)
+    )
     stored = json.dumps([run.data.tags, run.data.params])
     assert JUDGE_KEY not in stored
     assert all(r.headers.get("x-goog-api-key") == JUDGE_KEY for r in fake_judge.model_requests())

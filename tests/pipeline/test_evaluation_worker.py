@@ -21,11 +21,11 @@ from twinself.evaluation.results import EvaluationResult
 from twinself.monitoring.worker_metrics import EvaluatorMetrics
 from twinself.pipeline.evaluation_worker import EvaluationWorker
 from twinself.pipeline.mlflow_sink import MlflowRunSink
-from twinself.pipeline.mlflow_trace import trace_id_for
 from twinself.pipeline.outbox import Outbox
 from twinself.pipeline.records import EvaluationJob, RequestRecord
 from twinself.pipeline.request_queue import RequestQueue
 from twinself.pipeline.shipper import Shipper
+from twinself.pipeline.trace_ids import trace_id_for
 
 CONTEXT = [
     "Maya works at Solvik, a logistics company in Gothenburg, as a senior data engineer.",
@@ -220,3 +220,6 @@ def test_the_evaluator_metrics_count_verdicts_scores_and_lag(
     assert sample("twinself_evaluation_lag_seconds_count") == 2
     assert sample("twinself_evaluation_lag_seconds_sum") == pytest.approx(sum(lags))
     assert min(lags) > 42.0
+    # The local judge calls no paid model: no judge spend, not even a zero series.
+    judge_cost = {"purpose": "judge", "gen_ai_request_model": JUDGE_NAME}
+    assert sample("twinself_cost_usd_total", judge_cost) is None

@@ -21,8 +21,8 @@ from tests.support.records import (
 from twinself.pipeline.feedback_queue import Feedback
 from twinself.pipeline.mlflow_assessments import FEEDBACK_ASSESSMENT_NAME
 from twinself.pipeline.mlflow_sink import MlflowRunSink
-from twinself.pipeline.mlflow_trace import trace_id_for
 from twinself.pipeline.run_sink import RunNotFound, SinkRejected, SinkUnavailable
+from twinself.pipeline.trace_ids import trace_id_for
 
 
 def traces_of(uri: str, experiment_name: str) -> list[Trace]:

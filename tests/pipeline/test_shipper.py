@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 from mlflow import MlflowClient
+from prometheus_client import CollectorRegistry
 
 from tests.support.clock import FakeClock
 from tests.support.factories import SettingsFactory, SinkFactory
@@ -24,22 +25,25 @@ from tests.support.records import (
     make_records,
 )
 from tests.support.waiting import wait_until
+from twinself.monitoring.shipper_metrics import ShipperMetrics
 from twinself.pipeline.feedback_queue import FeedbackQueue
 from twinself.pipeline.mlflow_sink import MlflowRunSink
-from twinself.pipeline.mlflow_trace import trace_id_for
 from twinself.pipeline.outbox import Outbox
 from twinself.pipeline.request_queue import RequestQueue
-from twinself.pipeline.shipper import Shipper, build_shipper
+from twinself.pipeline.shipper import Shipper, ShipperObserver, build_shipper
+from twinself.pipeline.trace_ids import trace_id_for
 
 ShipperFactory = Callable[..., Shipper]
 
 
 @pytest.fixture
 def make_shipper(outbox: Outbox, clock: FakeClock) -> ShipperFactory:
-    def make(sink: MlflowRunSink, **overrides: float) -> Shipper:
+    def make(
+        sink: MlflowRunSink, observer: ShipperObserver | None = None, **overrides: float
+    ) -> Shipper:
         options: dict[str, float] = {"batch_size": 50, "poll_seconds": 0.05}
         options.update(overrides)
-        return Shipper(outbox, sink, clock=clock, **options)  # type: ignore[arg-type]
+        return Shipper(outbox, sink, clock=clock, observer=observer, **options)  # type: ignore[arg-type]
 
     return make
 
@@ -126,7 +130,7 @@ def test_a_record_whose_run_exists_is_not_shipped_twice(
     assert experiment is not None
     traces = MlflowClient(tracking_uri).search_traces(locations=[experiment.experiment_id])
     assert len(traces) == 3
-    assert all(len(t.data.spans) == 6 for t in traces)
+    assert all(len(t.data.spans) == 1 + len(SPAN_NAMES) for t in traces)  # root + children
 
 
 def test_a_rejected_record_backs_off_then_fails_without_blocking_others(
@@ -176,6 +180,36 @@ def test_an_unreachable_mlflow_loses_nothing_and_counts_no_attempt(
     assert report.shipped == 0 and report.outage is not None
     assert request_queue.backlog().pending == 3
     assert all(p.attempts == 0 for p in request_queue.due(10))
+
+
+def test_the_metrics_count_runs_errors_by_kind_and_whether_mlflow_was_reached(
+    sqlite_uri: str,
+    make_sink: SinkFactory,
+    make_shipper: ShipperFactory,
+    request_queue: RequestQueue,
+) -> None:
+    metrics = ShipperMetrics(CollectorRegistry())
+    sample = metrics.registry.get_sample_value
+    unreachable = make_sink(f"http://127.0.0.1:{free_port()}", http_max_retries=0)
+    down = make_shipper(unreachable, metrics)
+
+    down.run_pass()  # nothing due: MLflow is not called, so nothing is known about it
+    assert sample("twinself_mlflow_ship_errors_total", {"kind": "unavailable"}) == 0
+
+    request_queue.append(replace(make_record(0), metrics={"no?such:metric!": 1.0}))
+    for record in make_records(2):
+        request_queue.append(record)
+    assert down.run_pass().outage is not None
+    assert sample("twinself_mlflow_ship_errors_total", {"kind": "unavailable"}) == 1
+    assert sample("twinself_mlflow_reachable") == 0
+    assert sample("twinself_mlflow_runs_shipped_total") == 0
+
+    up = make_shipper(make_sink(sqlite_uri), metrics)
+    assert up.run_pass().shipped == 2
+    assert sample("twinself_mlflow_runs_shipped_total") == 2
+    assert sample("twinself_mlflow_ship_errors_total", {"kind": "rejected"}) == 1
+    assert sample("twinself_mlflow_ship_errors_total", {"kind": "unavailable"}) == 1
+    assert sample("twinself_mlflow_reachable") == 1
 
 
 def test_feedback_attaches_to_the_trace_once_its_request_ships(

@@ -9,6 +9,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
@@ -18,9 +19,9 @@ from tests.support.network import free_port
 from tests.support.records import make_records
 from tests.support.waiting import wait_until
 from twinself.cli.app import app
-from twinself.pipeline.mlflow_trace import trace_id_for
 from twinself.pipeline.outbox import Outbox
 from twinself.pipeline.request_queue import RequestQueue
+from twinself.pipeline.trace_ids import trace_id_for
 from twinself.pipeline.worker_lock import WorkerAlreadyRunning, single_worker_lock
 
 runner = CliRunner()
@@ -86,11 +87,25 @@ def test_a_bad_tracking_uri_stops_the_worker_with_a_fix(tmp_path: Path) -> None:
     assert "MLFLOW_TRACKING_URI" in result.output
 
 
+def scrape(port: int) -> str:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return ""  # not serving yet
+
+
 @pytest.mark.slow
 def test_sigterm_stops_the_worker_cleanly(tmp_path: Path) -> None:
     home = tmp_path / "home"
     fill_outbox(home, 2)
-    env = {**os.environ, "TWINSELF_HOME": str(home), "TWINSELF_SHIPPER_POLL_SECONDS": "0.1"}
+    metrics_port = free_port()
+    env = {
+        **os.environ,
+        "TWINSELF_HOME": str(home),
+        "TWINSELF_SHIPPER_POLL_SECONDS": "0.1",
+        "TWINSELF_SHIPPER_METRICS_PORT": str(metrics_port),
+        "TWINSELF_EVALUATOR_METRICS_PORT": "0",
+    }
     log_path = tmp_path / "worker.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(WORKER, cwd=tmp_path, env=env, stdout=log, stderr=log)
@@ -101,6 +116,12 @@ def test_sigterm_stops_the_worker_cleanly(tmp_path: Path) -> None:
             return pending(home) == 0
 
         wait_until(drained, 60, "the worker to ship both records")
+        wait_until(
+            lambda: "twinself_mlflow_runs_shipped_total 2.0" in scrape(metrics_port),
+            30,
+            "the shipper's metrics to count both runs",
+        )
+        assert "twinself_mlflow_reachable 1.0" in scrape(metrics_port)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     finally:

@@ -58,6 +58,7 @@ def test_chat_answers_with_sources_and_records_one_outbox_row(
     assert record.params["data_version"].startswith("data-")
     assert record.tags["status"] == "success" and record.tags["tokens_estimated"] == "true"
     assert [s.name for s in record.spans] == [
+        "embed_query",
         "retrieve_semantic",
         "retrieve_episodic",
         "retrieve_procedural",

@@ -34,7 +34,14 @@ METRIC_NAMES = (
     "total_cost_usd",
 )
 RUN_TAG_NAMES = ("request_id", "trace_id", "status", "error_type", "endpoint", "http_status")
-SPAN_NAMES = ("retrieve_semantic", "retrieve_episodic", "retrieve_procedural", "prompt", "llm")
+SPAN_NAMES = (
+    "embed_query",
+    "retrieve_semantic",
+    "retrieve_episodic",
+    "retrieve_procedural",
+    "prompt",
+    "llm",
+)
 
 _MS = 1_000_000
 
@@ -64,6 +71,14 @@ def make_record(
     response = f"I know Python. ({index})"
     total_tokens = input_tokens + output_tokens
     input_cost, output_cost = input_tokens * 1e-7, output_tokens * 3e-7
+    embedding = SpanRecord(
+        name="embed_query",
+        span_type="EMBEDDING",
+        start_ns=start,
+        end_ns=start + _MS,
+        inputs={"query": question},
+        attributes={"model": "all-MiniLM-L6-v2"},
+    )
     retrievers = [
         SpanRecord(
             name=f"retrieve_{memory}",
@@ -152,7 +167,7 @@ def make_record(
         question=question,
         response=response,
         root=root,
-        spans=[*retrievers, prompt, llm],
+        spans=[embedding, *retrievers, prompt, llm],
         error_type="" if status == "success" else "ProviderUnavailable",
     )
 

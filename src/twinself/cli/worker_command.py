@@ -24,6 +24,7 @@ from twinself.pipeline.worker_lock import single_worker_lock
 # The shipper and the MLflow sink load mlflow: imported inside the functions that use them, so
 # that `twinself --help` and every other command start fast.
 if TYPE_CHECKING:
+    from twinself.monitoring.shipper_metrics import ShipperMetrics
     from twinself.pipeline.evaluation_worker import EvaluationWorker
     from twinself.pipeline.run_sink import RunSink
     from twinself.pipeline.shipper import Shipper
@@ -31,8 +32,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def check_mlflow(sink: RunSink, must_be_up: bool) -> None:
-    """A misconfiguration always stops the worker; an MLflow that is down only stops --once."""
+def check_mlflow(sink: RunSink, must_be_up: bool) -> bool:
+    """A misconfiguration always stops the worker; an MLflow that is down only stops --once.
+    True when MLflow answered."""
     from twinself.pipeline.run_sink import SinkMisconfigured, SinkUnavailable
 
     try:
@@ -41,6 +43,8 @@ def check_mlflow(sink: RunSink, must_be_up: bool) -> None:
         if must_be_up or isinstance(exc, SinkMisconfigured):
             raise
         logger.warning("%s", exc)  # the loop waits for MLflow to come back
+        return False
+    return True
 
 
 def _ship_once(shipper: Shipper, stop: threading.Event) -> None:
@@ -71,8 +75,21 @@ def _evaluator(settings: Settings, once: bool) -> EvaluationWorker:
         use_one_cpu_thread()
     metrics = EvaluatorMetrics(CollectorRegistry())
     if settings.evaluator_metrics_port and not once:
-        serve_metrics(settings.evaluator_metrics_port, metrics.registry)
+        serve_metrics(settings.evaluator_metrics_port, metrics.registry, settings.metrics_host)
     return build_evaluation_worker(settings, judge, metrics)
+
+
+def _shipper(settings: Settings, once: bool) -> tuple[Shipper, ShipperMetrics]:
+    from prometheus_client import CollectorRegistry
+
+    from twinself.monitoring.shipper_metrics import ShipperMetrics
+    from twinself.monitoring.worker_metrics import serve_metrics
+    from twinself.pipeline.shipper import build_shipper
+
+    metrics = ShipperMetrics(CollectorRegistry())
+    if settings.shipper_metrics_port and not once:
+        serve_metrics(settings.shipper_metrics_port, metrics.registry, settings.metrics_host)
+    return build_shipper(settings, metrics), metrics
 
 
 def worker(
@@ -97,7 +114,7 @@ def worker(
         twinself worker --once
         twinself worker --no-shipper     # only the evaluator
     """
-    from twinself.pipeline.shipper import build_shipper, stop_on_signals
+    from twinself.pipeline.shipper import stop_on_signals
 
     settings = load_settings()
     # Progress is the point of a worker's log, whatever the CLI's default verbosity.
@@ -110,10 +127,10 @@ def worker(
         )
     stop = threading.Event()
     with ExitStack() as stack:
-        shipper = None
+        shipper = shipper_metrics = None
         if ship:
             stack.enter_context(single_worker_lock(settings.home, "shipper"))
-            shipper = build_shipper(settings)
+            shipper, shipper_metrics = _shipper(settings, once)
             stack.callback(shipper.close)
         evaluator = None
         if evaluate:
@@ -130,8 +147,8 @@ def worker(
                     f"{backlog.waiting} waiting, {backlog.counts['dead']} dead."
                 )
             return
-        if shipper is not None:
-            check_mlflow(shipper.sink, must_be_up=False)
+        if shipper is not None and shipper_metrics is not None:
+            shipper_metrics.mlflow_reached(check_mlflow(shipper.sink, must_be_up=False))
         if evaluator is None and shipper is not None:
             shipper.run_forever(stop)
             return

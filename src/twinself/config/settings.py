@@ -140,13 +140,34 @@ class Settings(BaseSettings):
     max_conversation_messages: int = Field(
         default=50, ge=0, validation_alias="TWINSELF_MAX_CONVERSATION_MESSAGES"
     )
+    daily_budget_usd: float = Field(
+        default=0.0,
+        ge=0.0,
+        validation_alias="TWINSELF_DAILY_BUDGET_USD",
+        description="What you mean to spend a day on the chat model, in USD; served as the "
+        "twinself_daily_budget_usd gauge for dashboards and alerts (0 = no budget).",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        validation_alias="TWINSELF_METRICS_HOST",
+        description="Where the shipper's and the evaluator's metric ports listen "
+        "(0.0.0.0 for a Prometheus in another container).",
+    )
+    shipper_metrics_port: int = Field(
+        default=9101,
+        ge=0,
+        le=65535,
+        validation_alias="TWINSELF_SHIPPER_METRICS_PORT",
+        description="Where the shipper serves its Prometheus metrics (on TWINSELF_METRICS_HOST); "
+        "0 turns them off.",
+    )
     evaluator_metrics_port: int = Field(
         default=9102,
         ge=0,
         le=65535,
         validation_alias="TWINSELF_EVALUATOR_METRICS_PORT",
-        description="Where the evaluation worker serves its Prometheus metrics (on 127.0.0.1); "
-        "0 turns them off.",
+        description="Where the evaluation worker serves its Prometheus metrics "
+        "(on TWINSELF_METRICS_HOST); 0 turns them off.",
     )
     shipper_batch_size: int = Field(default=50, ge=1, validation_alias="TWINSELF_SHIPPER_BATCH")
     shipper_poll_seconds: float = Field(

@@ -54,6 +54,7 @@ class Judge:
             answer_relevancy=_result(relevancy),
             faithfulness=_result(faithfulness),
             seconds=time.perf_counter() - started,
+            cost_usd=_cost(relevancy, faithfulness),
         )
 
 
@@ -77,6 +78,18 @@ def _result(metric: Any) -> MetricResult:
     return MetricResult(
         score=float(metric.score), threshold=float(metric.threshold), reason=metric.reason or ""
     )
+
+
+def _cost(*metrics: Any) -> float | None:
+    """The metrics' `evaluation_cost` summed; None unless DeepEval priced every one (a local
+    metric has none; a model without a known price leaves it None)."""
+    total = 0.0
+    for metric in metrics:
+        cost = getattr(metric, "evaluation_cost", None)
+        if cost is None:
+            return None
+        total += float(cost)
+    return total
 
 
 def build_judge(settings: Settings, load_embedder: Callable[[], Embedder]) -> Judge:

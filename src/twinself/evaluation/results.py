@@ -27,6 +27,9 @@ class EvaluationResult:
     answer_relevancy: MetricResult
     faithfulness: MetricResult
     seconds: float
+    # What the judge's model calls cost, as DeepEval priced them; None when it could not
+    # (the local judge, a model DeepEval has no price for).
+    cost_usd: float | None = None
 
     def metrics(self) -> dict[str, MetricResult]:
         return {"answer_relevancy": self.answer_relevancy, "faithfulness": self.faithfulness}
@@ -48,6 +51,8 @@ class EvaluationResult:
             values[f"deepeval_{name}"] = metric.score
             values[f"deepeval_{name}_passed"] = float(metric.passed)
         values["evaluation_time_seconds"] = self.seconds
+        if self.cost_usd is not None:
+            values["evaluation_cost_usd"] = self.cost_usd
         return values
 
     def mlflow_tags(self) -> dict[str, str]:
@@ -61,6 +66,7 @@ class EvaluationResult:
         return {
             "judge": self.judge,
             "seconds": self.seconds,
+            "cost_usd": self.cost_usd,
             **{
                 name: {"score": m.score, "threshold": m.threshold, "reason": m.reason}
                 for name, m in self.metrics().items()
@@ -74,6 +80,7 @@ class EvaluationResult:
             answer_relevancy=MetricResult(**raw["answer_relevancy"]),
             faithfulness=MetricResult(**raw["faithfulness"]),
             seconds=raw["seconds"],
+            cost_usd=raw.get("cost_usd"),  # absent from rows stored before it was kept
         )
 
 

@@ -9,9 +9,12 @@ models, memories, error kinds; never a session or request id, user text or an er
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, Info
+from pathlib import PurePath
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from twinself.pipeline.records import RequestRecord
+from twinself.pipeline.trace_ids import trace_id_for
 
 # The conventions' ExplicitBucketBoundaries for the two GenAI client histograms.
 OPERATION_DURATION_BUCKETS = (
@@ -36,6 +39,8 @@ PROVIDER_ERROR_KINDS = {
     "ProviderError": "other",
 }
 MEMORIES = ("semantic", "episodic", "procedural")
+# The query embedding runs in process: the library is the provider.
+EMBEDDING_PROVIDER = "sentence_transformers"
 
 
 class TwinMetrics:
@@ -105,7 +110,13 @@ class TwinMetrics:
         )
         self.build_info = Info(
             "twinself_build",
-            "What is serving: twinself version, data version, provider, model, judge.",
+            "What is serving: twinself version, data version, prompt version (a hash of the "
+            "system prompt), provider, model, judge.",
+            registry=registry,
+        )
+        self.daily_budget = Gauge(
+            "twinself_daily_budget_usd",
+            "The owner's daily spend budget in USD (TWINSELF_DAILY_BUDGET_USD; 0 = none set).",
             registry=registry,
         )
 
@@ -118,11 +129,14 @@ class TwinMetrics:
         }
         kind = PROVIDER_ERROR_KINDS.get(record.error_type)
         metrics = record.metrics
+        # The request's MLflow trace (its id follows from the request id): shown as an
+        # exemplar in OpenMetrics scrapes, never a label.
+        exemplar = {"trace_id": trace_id_for(record.request_id)}
         if "response_time_seconds" in metrics or kind is not None:
             # A provider call happened: it answered, or it failed in a way that is its own.
             seconds = metrics.get("response_time_seconds", metrics.get("total_time_seconds", 0))
             error = record.error_type if record.status != "success" else ""
-            self.operation_duration.labels(**gen_ai, error_type=error).observe(seconds)
+            self.operation_duration.labels(**gen_ai, error_type=error).observe(seconds, exemplar)
         if kind is not None:
             self.provider_errors.labels(kind, gen_ai["gen_ai_provider_name"]).inc()
         estimated = record.tags.get("tokens_estimated", "false")
@@ -136,9 +150,18 @@ class TwinMetrics:
         if cost > 0:
             self.cost.labels("chat", model).inc(cost)
         for span in record.spans:
+            seconds = (span.end_ns - span.start_ns) / 1e9
             memory = span.name.removeprefix("retrieve_")
             if span.span_type == "RETRIEVER" and memory in MEMORIES:
-                self.retrieval_duration.labels(memory).observe((span.end_ns - span.start_ns) / 1e9)
+                self.retrieval_duration.labels(memory).observe(seconds)
+            elif span.span_type == "EMBEDDING":
+                self.operation_duration.labels(
+                    gen_ai_operation_name="embeddings",
+                    gen_ai_provider_name=EMBEDDING_PROVIDER,
+                    # EMBEDDING_MODEL may be a folder: its name, not where it lives.
+                    gen_ai_request_model=PurePath(str(span.attributes.get("model", ""))).name,
+                    error_type="",
+                ).observe(seconds, exemplar)
 
     def observe_http(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         self.http_requests.labels(endpoint, method, f"{status // 100}xx").inc()

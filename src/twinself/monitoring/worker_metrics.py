@@ -1,7 +1,8 @@
-"""The evaluator process's metrics, served on a port of its own for Prometheus to scrape.
+"""The evaluator process's metrics, and `serve_metrics`, which serves each worker's own
+registry (evaluator, shipper) on a port of its own for Prometheus to scrape.
 
-Each background process serves its own registry (the API serves `/metrics`); the outbox's
-backlog comes from the API, read at scrape time, so no count is shared between processes.
+The API serves `/metrics`; the outbox's backlog comes from the API, read at scrape time, so no
+count is shared between processes.
 """
 
 from __future__ import annotations
@@ -44,12 +45,23 @@ class EvaluatorMetrics:
             buckets=LAG_BUCKETS,
             registry=registry,
         )
+        # The API's twinself_cost_usd_total{purpose="chat"} has this name; Prometheus tells
+        # the two processes apart by job.
+        self.cost = Counter(
+            "twinself_cost_usd",
+            "Spend in USD by purpose (judge: the evaluator's LLM judge, as DeepEval prices it) "
+            "and model.",
+            ["purpose", "gen_ai_request_model"],
+            registry=registry,
+        )
 
     def scores_logged(self, result: EvaluationResult, lag_seconds: float) -> None:
         for name, metric in result.metrics().items():
             self.scores.labels(name, result.judge).observe(metric.score)
             self.evaluations.labels(name, "pass" if metric.passed else "fail").inc()
         self.lag.observe(max(0.0, lag_seconds))
+        if result.cost_usd:  # None for the local judge, which costs nothing
+            self.cost.labels("judge", result.judge).inc(result.cost_usd)
 
     def failed(self, dead: bool) -> None:
         for name in METRIC_NAMES:

@@ -48,12 +48,7 @@ from twinself.pipeline.mlflow_run import (
     run_tags,
     time_windows,
 )
-from twinself.pipeline.mlflow_trace import (
-    REQUEST_ID_TAG,
-    trace_id_for,
-    trace_info,
-    trace_spans,
-)
+from twinself.pipeline.mlflow_trace import REQUEST_ID_TAG, trace_info, trace_spans
 from twinself.pipeline.records import QUALITY_EVALUATION_TAG, EvaluationOutcome, RequestRecord
 from twinself.pipeline.run_sink import (
     RunNotFound,
@@ -62,6 +57,7 @@ from twinself.pipeline.run_sink import (
     SinkRejected,
     SinkUnavailable,
 )
+from twinself.pipeline.trace_ids import trace_id_for
 from twinself.redaction import redact
 
 JUDGE_TAG = "deepeval_judge"

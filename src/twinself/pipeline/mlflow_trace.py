@@ -5,7 +5,6 @@ instead of a second trace."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from typing import Any
 
@@ -29,23 +28,10 @@ from mlflow.tracing.utils import (
 )
 
 from twinself.pipeline.records import RequestRecord, SpanRecord
+from twinself.pipeline.trace_ids import derived_id, otel_trace_id
 
 REQUEST_ID_TAG = "request_id"
 _PREVIEW_CHARS = 1000
-
-
-def trace_id_for(request_id: str) -> str:
-    """The MLflow trace id of a request: derived from it, so every re-ship hits the same trace."""
-    return "tr-" + _otel_trace_id(request_id).to_bytes(16, "big").hex()
-
-
-def _digest(request_id: str, part: str, size: int) -> int:
-    raw = hashlib.blake2b(f"twinself:{request_id}:{part}".encode(), digest_size=size).digest()
-    return int.from_bytes(raw, "big") or 1  # OpenTelemetry ids must not be zero
-
-
-def _otel_trace_id(request_id: str) -> int:
-    return _digest(request_id, "trace", 16)
 
 
 def _b64(value: int, size: int) -> str:
@@ -113,9 +99,9 @@ def _span(
         attributes[SpanAttributeKey.OUTPUTS] = span.outputs
     return Span.from_dict(
         {
-            "trace_id": _b64(_otel_trace_id(request_id), 16),
-            "span_id": _b64(_digest(request_id, f"span-{index}", 8), 8),
-            "parent_span_id": None if index == 0 else _b64(_digest(request_id, "span-0", 8), 8),
+            "trace_id": _b64(otel_trace_id(request_id), 16),
+            "span_id": _b64(derived_id(request_id, f"span-{index}", 8), 8),
+            "parent_span_id": None if index == 0 else _b64(derived_id(request_id, "span-0", 8), 8),
             "name": span.name,
             "start_time_unix_nano": span.start_ns,
             "end_time_unix_nano": span.end_ns,

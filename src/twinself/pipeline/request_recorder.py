@@ -73,6 +73,18 @@ class EvaluationSampling:
 def _retrieval_spans(answer: TwinAnswer, clock: SpanClock) -> list[SpanRecord]:
     spans = []
     memory = answer.memory
+    embedding = memory.timings.get("embed")
+    if embedding is not None:  # one query embedding, shared by the three searches
+        spans.append(
+            SpanRecord(
+                name="embed_query",
+                span_type="EMBEDDING",
+                start_ns=clock.to_ns(embedding[0]),
+                end_ns=clock.to_ns(embedding[1]),
+                inputs={"query": answer.prompt.question},
+                attributes={"model": memory.embedding_model},
+            )
+        )
     for name, passages in (
         ("semantic", memory.semantic),
         ("episodic", memory.episodic),

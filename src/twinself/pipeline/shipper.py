@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from types import FrameType
+from typing import Literal, Protocol
 
 from twinself.backoff import backoff_delay
 from twinself.config.settings import Settings
@@ -40,6 +41,23 @@ class PassReport:
     outage: SinkUnavailable | None = None
 
 
+ShipErrorKind = Literal["unavailable", "rejected"]
+
+
+class ShipperObserver(Protocol):
+    """Told what each pass did (the shipper's Prometheus metrics)."""
+
+    def runs_shipped(self, count: int) -> None: ...
+
+    def ship_failed(self, kind: ShipErrorKind) -> None:
+        """unavailable: a pass cut short by an outage; rejected: MLflow refused one row."""
+        ...
+
+    def mlflow_reached(self, reachable: bool) -> None:
+        """After a pass that called MLflow (an idle pass calls nothing and tells nothing)."""
+        ...
+
+
 class Shipper:
     """Drains the request and feedback queues of one outbox. `clock` dates every attempt."""
 
@@ -53,6 +71,7 @@ class Shipper:
         max_attempts_rejected: int = 5,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
+        observer: ShipperObserver | None = None,
     ) -> None:
         self.outbox = outbox
         self.requests = RequestQueue(outbox, clock)
@@ -63,6 +82,7 @@ class Shipper:
         self._max_backoff = max_backoff_seconds
         self._max_attempts_rejected = max_attempts_rejected
         self._rng = rng or random.Random()
+        self._observer = observer
         self._stop = threading.Event()
         self._outage_passes = 0  # consecutive passes cut short by SinkUnavailable
 
@@ -74,7 +94,10 @@ class Shipper:
 
     def run_pass(self) -> PassReport:
         report = self._ship_due_requests()
-        outage = report.outage or self._ship_due_feedback()
+        outage, feedback_called = report.outage, False
+        if outage is None:
+            outage, feedback_called = self._ship_due_feedback()
+        self._tell(report, outage, called_mlflow=report.claimed > 0 or feedback_called)
         if outage is not None:
             self._outage_passes += 1
             if self._outage_passes == 1:
@@ -89,6 +112,18 @@ class Shipper:
                 self.requests.backlog().pending,
             )
         return PassReport(report.claimed, report.shipped, outage)
+
+    def _tell(
+        self, report: PassReport, outage: SinkUnavailable | None, called_mlflow: bool
+    ) -> None:
+        if self._observer is None:
+            return
+        if report.shipped:
+            self._observer.runs_shipped(report.shipped)
+        if outage is not None:
+            self._observer.ship_failed("unavailable")
+        if called_mlflow or outage is not None:
+            self._observer.mlflow_reached(outage is None)
 
     def drain(self, stop: threading.Event | None = None) -> PassReport:
         """Pass after pass until nothing is due; stops at the first outage. Totals returned."""
@@ -143,26 +178,31 @@ class Shipper:
         give_up = attempts >= self._max_attempts_rejected
         request_id = pending.record.request_id
         self.requests.mark_retry(request_id, str(error), self.backoff_seconds(attempts), give_up)
+        if self._observer is not None:
+            self._observer.ship_failed("rejected")
         if give_up:
             logger.error("Gave up on request %s after %d attempts: %s", request_id, attempts, error)
         else:
             logger.warning("Request %s rejected (attempt %d): %s", request_id, attempts, error)
 
-    def _ship_due_feedback(self) -> SinkUnavailable | None:
+    def _ship_due_feedback(self) -> tuple[SinkUnavailable | None, bool]:
+        """The outage that cut it short, if any, and whether MLflow was called."""
+        called = False
         for feedback in self.feedback.due(self._batch_size):
             if self._stop.is_set():
-                return None
+                break
             try:
-                self._ship_feedback(feedback)
+                called = self._ship_feedback(feedback) or called
             except SinkUnavailable as exc:
-                return exc
-        return None
+                return exc, True
+        return None, called
 
-    def _ship_feedback(self, feedback: Feedback) -> None:
+    def _ship_feedback(self, feedback: Feedback) -> bool:
+        """Ship one suggestion; True when that called MLflow."""
         mark = partial(self.feedback.mark, feedback.feedback_id)
         if feedback.request_id is None:
             mark("shipped")  # nothing to attach it to; the outbox row is its durable copy
-            return
+            return False
         state = self.requests.state(feedback.request_id)
         if state is None:
             mark("failed", f"request {feedback.request_id} is not in the outbox")
@@ -179,8 +219,12 @@ class Shipper:
                 delay = self.backoff_seconds(feedback.attempts + 1)
                 mark("failed" if give_up else "pending", str(exc), delay)
                 logger.warning("Feedback %d rejected: %s", feedback.feedback_id, exc)
-                return
+                if self._observer is not None:
+                    self._observer.ship_failed("rejected")
+                return True
             mark("shipped")
+            return True
+        return False
 
     def backoff_seconds(self, attempt: int) -> float:
         """1, 2, 4, ... seconds up to the cap, jittered (`twinself.backoff`)."""
@@ -233,10 +277,11 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def build_shipper(settings: Settings) -> Shipper:
+def build_shipper(settings: Settings, observer: ShipperObserver | None = None) -> Shipper:
     return Shipper(
         outbox=build_outbox(settings.home),
         sink=build_run_sink(settings),
         batch_size=settings.shipper_batch_size,
         poll_seconds=settings.shipper_poll_seconds,
+        observer=observer,
     )

@@ -75,6 +75,7 @@ class ServerServices:
         self.metrics.describe_build(
             version=twinself.__version__,
             data_version=self.memory.current.data_version,
+            prompt_version=self.twin.persona.prompt_version,
             provider=llm.name,
             model=llm.model,
             judge=self.settings.resolved_judge,
@@ -92,6 +93,7 @@ def build_services(
     """`runtime` lets a caller (a test, a benchmark) share an already open model and store;
     `metrics` defaults to a registry of this server's own."""
     metrics = metrics or TwinMetrics(CollectorRegistry())
+    metrics.daily_budget.set(settings.daily_budget_usd)
     owns_runtime = runtime is None
     runtime = runtime or TwinRuntime.open(settings)
     memory = ActiveMemory(settings, runtime, owns_runtime=owns_runtime)

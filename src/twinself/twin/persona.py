@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,11 @@ class Persona:
     name: str
     system_prompt: str
     prompt_file: str
+
+    @property
+    def prompt_version(self) -> str:
+        """A short hash of the system prompt: which prompt answers, without its text."""
+        return hashlib.sha256(self.system_prompt.encode()).hexdigest()[:12]
 
 
 def load_persona(data_dir: Path, prompt_file: str = "", bot_name: str = "") -> Persona:

@@ -21,6 +21,7 @@ class RetrievedMemory:
     procedural: tuple[Passage, ...]
     # Wall-clock windows (perf_counter start, end) for tracing; "embed" plus one per memory.
     timings: dict[str, tuple[float, float]] = field(default_factory=dict)
+    embedding_model: str = ""  # the model that embedded the question (the "embed" window)
 
     def passages(self) -> list[Passage]:
         """Every source, each memory's in descending score."""
@@ -95,4 +96,5 @@ class MemoryRetriever:
             episodic=found[MemoryType.EPISODIC],
             procedural=found[MemoryType.PROCEDURAL],
             timings=timings,
+            embedding_model=self._embedder.model_name,
         )

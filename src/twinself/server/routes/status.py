@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import APIRouter, Header
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client.exposition import choose_encoder
 from starlette.concurrency import run_in_threadpool
 
 import twinself
@@ -42,12 +42,14 @@ async def root(services: ServicesDep) -> dict[str, Any]:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-async def metrics(services: ServicesDep) -> PlainTextResponse:
-    """Prometheus exposition of this API process's metrics."""
+async def metrics(services: ServicesDep, accept: str = Header(default="")) -> Response:
+    """Prometheus exposition of this API process's metrics; OpenMetrics (with exemplars: the
+    request's trace id) when the scraper asks for it in Accept."""
     services.describe_build()
+    encode, content_type = choose_encoder(accept)
     # The outbox gauges read SQLite: off the event loop.
-    exposition = await run_in_threadpool(generate_latest, services.metrics.registry)
-    return PlainTextResponse(exposition, media_type=CONTENT_TYPE_LATEST)
+    exposition = await run_in_threadpool(encode, services.metrics.registry)
+    return Response(exposition, headers={"Content-Type": content_type})
 
 
 @router.get("/health")
