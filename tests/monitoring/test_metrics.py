@@ -92,3 +92,14 @@ def test_the_query_embedding_is_a_gen_ai_embeddings_operation_named_by_its_model
     assert embeddings("all-MiniLM-L6-v2", "count") == 1
     assert embeddings("all-MiniLM-L6-v2", "sum") == pytest.approx(0.001)  # the span's 1 ms
     assert embeddings("mini-v3", "count") == 1
+
+
+def test_the_providers_error_and_spend_series_start_at_zero() -> None:
+    metrics = TwinMetrics(CollectorRegistry())
+    metrics.expect_provider("gemini", "gemini-2.5-flash")
+    value = metrics.registry.get_sample_value
+    for kind in ("quota", "timeout", "auth", "unavailable", "other"):
+        labels = {"kind": kind, "gen_ai_provider_name": "gcp.gemini"}
+        assert value("twinself_provider_errors_total", labels) == 0.0
+    spend = {"purpose": "chat", "gen_ai_request_model": "gemini-2.5-flash"}
+    assert value("twinself_cost_usd_total", spend) == 0.0

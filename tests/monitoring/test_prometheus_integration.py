@@ -126,23 +126,26 @@ def test_every_panel_and_rule_answers_against_a_live_twin(
         wait_until(lambda: answers(f"{api}/health"), 120, "the chat API")
         wait_until(lambda: answers(f"{prometheus}/-/ready"), 60, "Prometheus")
 
-        chat = f"{api}/chat"
+        def ask(message: str, path: str = "/chat") -> httpx.Response:
+            body = {"session_id": "monitoring", "message": message}
+            return httpx.post(f"{api}{path}", json=body, timeout=60)
+
         for question in ("Where do you work?", "What company do you work for?"):
-            assert httpx.post(chat, json={"message": question}, timeout=60).status_code == 200
+            assert ask(question).status_code == 200
         # Grounded but beside the point: the judge's relevancy verdict is a fail.
-        off_topic = {"message": "What is your favourite pancake recipe?"}
-        answered = httpx.post(chat, json=off_topic, timeout=60)
+        answered = ask("What is your favourite pancake recipe?")
         assert answered.status_code == 200
-        streamed = httpx.post(f"{api}/chat/stream", json={"message": "Where do you work?"})
+        streamed = ask("Where do you work?", "/chat/stream")
         assert streamed.status_code == 200 and "Solvik" in streamed.text
-        assert httpx.post(chat, json={"message": "   "}).status_code == 400
-        assert httpx.post(chat, json={"message": "x" * 501}).status_code == 413
+        assert ask("   ").status_code == 400
+        assert ask("x" * 501).status_code == 413
         gemini.plan(429, gemini_error(429, "RESOURCE_EXHAUSTED", "Quota exceeded"))
-        assert httpx.post(chat, json={"message": "Where do you work?"}).status_code == 503
+        assert ask("Where do you work?").status_code == 503
         suggestion = {
             "request_id": answered.json()["request_id"],
-            "original_message": answered.json()["response"],
-            "suggested_message": "I would rather talk about my work at Solvik.",
+            "original_question": "What is your favourite pancake recipe?",
+            "original_response": answered.json()["response"],
+            "suggested_response": "I would rather talk about my work at Solvik.",
         }
         feedback = httpx.post(f"{api}/api/edit-message/suggestion", json=suggestion)
         assert feedback.status_code == 200, feedback.text
@@ -152,6 +155,7 @@ def test_every_panel_and_rule_answers_against_a_live_twin(
             judged = _value(prometheus, 'sum(twinself_evaluations_total{metric="faithfulness"})')
             shipped = _value(prometheus, "sum(twinself_mlflow_runs_shipped_total)")
             return judged >= 4 and shipped >= 4
+
         wait_until(scraped, 240, "evaluations and shipped runs to be scraped")
         verdicts = _query(prometheus, "sum by (verdict) (twinself_evaluations_total)")
         seen = {r["metric"]["verdict"] for r in verdicts["data"]["result"] if r["value"][1] != "0"}
@@ -161,12 +165,15 @@ def test_every_panel_and_rule_answers_against_a_live_twin(
         assert all(health[job] == "up" for job in health if job.startswith("twinself")), health
         assert {"twinself-api", "twinself-shipper", "twinself-evaluator"} <= health.keys()
 
-        empty = [
-            title
-            for title, expr in panel_queries()
-            if not _query(prometheus, expr)["data"]["result"]
-        ]
-        assert not empty, f"panels without data: {empty}"
+        # Rates need two scrapes of a series; the judge's and the provider's start at zero.
+        def panels_without_data() -> list[str]:
+            queries = panel_queries()
+            return [t for t, expr in queries if not _query(prometheus, expr)["data"]["result"]]
+
+        try:
+            wait_until(lambda: not panels_without_data(), 30, "every panel to have data")
+        except AssertionError:
+            pytest.fail(f"panels without data: {panels_without_data()}")
 
         rules = [
             rule
@@ -180,6 +187,7 @@ def test_every_panel_and_rule_answers_against_a_live_twin(
         def evaluated() -> list[dict[str, Any]]:
             groups = httpx.get(f"{prometheus}/api/v1/rules").json()["data"]["groups"]
             return [rule for group in groups for rule in group["rules"]]
+
         wait_until(
             lambda: all(r.get("lastEvaluation", "").startswith("2") for r in evaluated()),
             30,

@@ -38,3 +38,13 @@ def test_the_judge_spend_is_counted_per_judge_model_and_the_local_judge_costs_no
 
     assert spent("gemini-2.0-flash") == pytest.approx(0.0004)
     assert spent("local-embedding") is None  # no series for a judge that costs nothing
+
+
+def test_the_judges_series_start_at_zero_so_rates_see_the_first_verdict() -> None:
+    metrics = EvaluatorMetrics(CollectorRegistry(), judge="local-embedding")
+    value = metrics.registry.get_sample_value
+    for verdict in ("pass", "fail", "error", "dead"):
+        labels = {"metric": "faithfulness", "verdict": verdict}
+        assert value("twinself_evaluations_total", labels) == 0.0
+    count = {"metric": "answer_relevancy", "judge": "local-embedding"}
+    assert value("twinself_evaluation_score_count", count) == 0.0

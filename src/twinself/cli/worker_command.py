@@ -73,7 +73,7 @@ def _evaluator(settings: Settings, once: bool) -> EvaluationWorker:
     judge = build_judge(settings, lambda: build_embedder(settings))
     if settings.resolved_judge == "local":
         use_one_cpu_thread()
-    metrics = EvaluatorMetrics(CollectorRegistry())
+    metrics = EvaluatorMetrics(CollectorRegistry(), judge.name)
     if settings.evaluator_metrics_port and not once:
         serve_metrics(settings.evaluator_metrics_port, metrics.registry, settings.metrics_host)
     return build_evaluation_worker(settings, judge, metrics)

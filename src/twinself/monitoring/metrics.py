@@ -163,6 +163,14 @@ class TwinMetrics:
                     error_type="",
                 ).observe(seconds, exemplar)
 
+    def expect_provider(self, provider: str, model: str) -> None:
+        """The provider's error and spend series at zero from the start: rate() and increase()
+        cannot see the first increment of a series that is born at 1 (a first quota error)."""
+        provider_name = PROVIDER_NAMES.get(provider, provider or "_OTHER")
+        for kind in sorted(set(PROVIDER_ERROR_KINDS.values())):
+            self.provider_errors.labels(kind, provider_name)
+        self.cost.labels("chat", model)  # the offline answerer's stays at 0: shown, not "no data"
+
     def observe_http(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         self.http_requests.labels(endpoint, method, f"{status // 100}xx").inc()
         self.http_duration.labels(endpoint, method).observe(seconds)

@@ -18,13 +18,15 @@ logger = logging.getLogger(__name__)
 # 0.1-wide, so the 0.7 pass mark is a bucket edge.
 SCORE_BUCKETS = tuple(round(0.1 * step, 1) for step in range(1, 11))
 # From an answer to its scores in MLflow: seconds offline, minutes behind a rate-limited judge.
+VERDICTS = ("pass", "fail", "error", "dead")
 LAG_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
 
 class EvaluatorMetrics:
     """What the evaluation worker tells: implements its `EvaluationObserver`."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, judge: str | None = None) -> None:
+        """`judge`: the judge's name, to start its series at zero (see `expect_judge`)."""
         self.registry = registry
         self.scores = Histogram(
             "twinself_evaluation_score",
@@ -54,6 +56,16 @@ class EvaluatorMetrics:
             ["purpose", "gen_ai_request_model"],
             registry=registry,
         )
+        if judge is not None:
+            self.expect_judge(judge)
+
+    def expect_judge(self, judge: str) -> None:
+        """Every series the judge will count, at zero from the start: rate() and increase()
+        cannot see the first increment of a series that is born at 1."""
+        for name in METRIC_NAMES:
+            self.scores.labels(name, judge)
+            for verdict in VERDICTS:
+                self.evaluations.labels(name, verdict)
 
     def scores_logged(self, result: EvaluationResult, lag_seconds: float) -> None:
         for name, metric in result.metrics().items():

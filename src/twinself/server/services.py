@@ -98,6 +98,8 @@ def build_services(
     runtime = runtime or TwinRuntime.open(settings)
     memory = ActiveMemory(settings, runtime, owns_runtime=owns_runtime)
     memory.start()
+    llm = memory.current.twin.llm
+    metrics.expect_provider(llm.name, llm.model)
     outbox = build_outbox(settings.home) if settings.tracking_enabled else None
     requests = RequestQueue(outbox) if outbox is not None else None
     sampling = EvaluationSampling(settings.resolved_judge != "none", settings.eval_sample_rate)
