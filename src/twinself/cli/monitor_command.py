@@ -69,6 +69,8 @@ def monitor(
             f"--config.file={config_file}",
             f"--storage.tsdb.path={folder / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
+            # Keeps the trace ids the API attaches to its GenAI durations (OpenMetrics exemplars).
+            "--enable-feature=exemplar-storage",
         ],
     )
 
