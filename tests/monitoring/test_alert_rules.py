@@ -11,61 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.metric_names import exported_series, metric_names
 from tests.support.paths import REPO
 from tests.support.system_tools import require_tool
 
 TEMPLATES = REPO / "monitoring-templates"
-
-# The metric contract of issue 11: what the API and the two workers export.
-HISTOGRAMS = {
-    "gen_ai_client_operation_duration_seconds",
-    "gen_ai_client_token_usage",
-    "twinself_http_request_duration_seconds",
-    "twinself_time_to_first_token_seconds",
-    "twinself_retrieval_duration_seconds",
-    "twinself_evaluation_score",
-    "twinself_evaluation_lag_seconds",
-}
-COUNTERS = {
-    "twinself_http_requests_total",
-    "twinself_provider_errors_total",
-    "twinself_cost_usd_total",
-    "twinself_feedback_received_total",
-    "twinself_mlflow_runs_shipped_total",
-    "twinself_mlflow_ship_errors_total",
-    "twinself_evaluations_total",
-}
-GAUGES = {
-    "twinself_build_info",
-    "twinself_daily_budget_usd",
-    "twinself_outbox_backlog",
-    "twinself_outbox_oldest_age_seconds",
-    "twinself_outbox_failed",
-    "twinself_mlflow_reachable",
-}
-CONTRACT = (
-    COUNTERS
-    | GAUGES
-    | {f"{name}{suffix}" for name in HISTOGRAMS for suffix in ("_bucket", "_count", "_sum")}
-)
-
-_KEYWORDS = {"and", "or", "unless", "bool", "offset", "inf", "nan"}
-_NOT_NAMES = (
-    re.compile(r'"(?:[^"\\]|\\.)*"' r"|'(?:[^'\\]|\\.)*'"),  # strings
-    re.compile(r"\{[^}]*\}"),  # label matchers
-    re.compile(r"\[[^\]]*\]"),  # ranges
-    re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)"),
-    re.compile(r"\boffset\s+\d+[smhdwy]"),
-)
-_IDENTIFIER = re.compile(r"(?<![\w.:])([a-zA-Z_:][\w:]*)(?![\w:])(?!\s*\()")
-
-
-def metric_names(expr: str) -> set[str]:
-    """The series an expression selects: identifiers that are not functions, keywords,
-    label names or numbers."""
-    for pattern in _NOT_NAMES:
-        expr = pattern.sub(" ", expr)
-    return {name for name in _IDENTIFIER.findall(expr) if name.lower() not in _KEYWORDS}
 
 
 def _rules() -> list[dict[str, Any]]:
@@ -118,12 +68,13 @@ def test_every_alert_has_for_severity_and_advice() -> None:
             assert {"summary", "description"} <= set(rule["annotations"]), rule["alert"]
 
 
-def test_rules_use_only_the_contract_metrics_and_recorded_series() -> None:
+def test_rules_use_only_exported_metrics_and_recorded_series(tmp_path: Path) -> None:
+    exported = exported_series(tmp_path)
     rules = _rules()
     recorded = {rule["record"] for rule in rules if "record" in rule}
     assert all(re.fullmatch(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+", name) for name in recorded)
     for rule in rules:
-        unknown = metric_names(rule["expr"]) - CONTRACT - recorded - {"up"}
+        unknown = metric_names(rule["expr"]) - exported - recorded - {"up"}
         assert unknown == set(), f"{rule.get('alert') or rule['record']}: {unknown}"
 
 

@@ -18,41 +18,14 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
+from tests.support.metric_names import exported_series, metric_names
 from tests.support.paths import REPO
 from tests.support.system_tools import require_tool
 from twinself.monitoring.dashboard import build_dashboard, panel_queries
 
 CHECKED_IN = REPO / "monitoring-templates" / "twinself_dashboard.json"
 GENERATOR = REPO / "scripts" / "generate_dashboard.py"
-HISTOGRAMS = {
-    "gen_ai_client_operation_duration_seconds",
-    "gen_ai_client_token_usage",
-    "twinself_http_request_duration_seconds",
-    "twinself_time_to_first_token_seconds",
-    "twinself_retrieval_duration_seconds",
-    "twinself_evaluation_score",
-    "twinself_evaluation_lag_seconds",
-}
-# The metric contract of issue 11 (API, shipper and evaluator), as Prometheus names the series.
-CONTRACT = {
-    f"{name}{suffix}" for name in HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")
-} | {
-    "twinself_http_requests_total",
-    "twinself_provider_errors_total",
-    "twinself_cost_usd_total",
-    "twinself_feedback_received_total",
-    "twinself_build_info",
-    "twinself_daily_budget_usd",
-    "twinself_outbox_backlog",
-    "twinself_outbox_oldest_age_seconds",
-    "twinself_outbox_failed",
-    "twinself_mlflow_runs_shipped_total",
-    "twinself_mlflow_ship_errors_total",
-    "twinself_mlflow_reachable",
-    "twinself_evaluations_total",
-}
 # Label names such as gen_ai_token_type share the gen_ai_ prefix, so only client metrics count.
-METRIC_NAME = re.compile(r"\b(?:twinself|gen_ai_client)_[a-z0-9_]+")
 # The issue's panel list, each by the title that shows it.
 REQUIRED_PANELS = {
     "Requests by status class",
@@ -182,12 +155,13 @@ def test_the_issues_panels_are_all_there(dashboard: dict[str, Any]) -> None:
     assert REQUIRED_PANELS - set(titles) == set()
 
 
-def test_every_query_uses_only_metrics_of_the_contract(dashboard: dict[str, Any]) -> None:
+def test_every_query_uses_only_exported_metrics(dashboard: dict[str, Any], tmp_path: Path) -> None:
+    exported = exported_series(tmp_path)
     used: set[str] = set()
     for target in targets(dashboard):
-        names = set(METRIC_NAME.findall(target["expr"]))
+        names = metric_names(target["expr"])
         assert names, f"no metric in {target['expr']}"
-        assert names <= CONTRACT, f"not in the contract: {names - CONTRACT}"
+        assert names <= exported, f"not exported by twinself: {names - exported}"
         used |= names
     # What the panel list needs is queried: budget, shipping, dead letters, build info.
     for name in (

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from fastapi.testclient import TestClient
 
 from tests.support.factories import ClientFactory
-from tests.support.records import METRIC_NAMES, PARAM_NAMES
+from tests.support.records import METRIC_NAMES, PARAM_NAMES, SPAN_NAMES
 from twinself.pipeline.feedback_queue import FeedbackQueue
 from twinself.pipeline.request_queue import RequestQueue
 
@@ -57,14 +57,7 @@ def test_chat_answers_with_sources_and_records_one_outbox_row(
     assert record.params["conversation_length"] == "2"
     assert record.params["data_version"].startswith("data-")
     assert record.tags["status"] == "success" and record.tags["tokens_estimated"] == "true"
-    assert [s.name for s in record.spans] == [
-        "embed_query",
-        "retrieve_semantic",
-        "retrieve_episodic",
-        "retrieve_procedural",
-        "prompt",
-        "llm",
-    ]
+    assert [s.name for s in record.spans] == list(SPAN_NAMES)
     assert record.root is not None
     for span in record.spans:
         assert record.root.start_ns <= span.start_ns <= span.end_ns <= record.root.end_ns
