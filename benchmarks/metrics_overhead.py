@@ -3,8 +3,9 @@
 - per request: the work the API adds to every answer (`observe_request` on its record, and
   `observe_http` from the middleware), timed one request at a time over 10,000 requests with
   a mix of providers, models and errors, against the same loop with nothing observed;
-- per scrape: `GET /metrics`'s exposition (`generate_latest`) after those 10,000 requests, with
-  an outbox of 10,000 waiting records read at scrape time.
+- per scrape: `GET /metrics`'s exposition after those 10,000 requests, with an outbox of 10,000
+  waiting records read at scrape time: the classic text format, and OpenMetrics (what
+  Prometheus asks for; it carries the trace-id exemplars).
 
 Targets (issue 11): < 0.2 ms added per request at p50; a scrape < 50 ms after 10,000 requests.
 
@@ -18,9 +19,11 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from twinself.monitoring.metrics import TwinMetrics
 from twinself.monitoring.outbox_metrics import OutboxCollector
@@ -38,7 +41,10 @@ def record(index: int) -> RequestRecord:
     provider, model = MODELS[index % len(MODELS)]
     error = ERRORS[index % len(ERRORS)]
     start = time.time_ns()
-    spans = [
+    embedding = SpanRecord(
+        "embed_query", "EMBEDDING", start, start + 900_000, attributes={"model": "all-MiniLM-L6-v2"}
+    )
+    spans = [embedding] + [
         SpanRecord(f"retrieve_{m}", "RETRIEVER", start + i * 1_000_000, start + (i + 1) * 1_000_000)
         for i, m in enumerate(("semantic", "episodic", "procedural"))
     ]
@@ -80,7 +86,9 @@ def per_request_microseconds(requests: int) -> tuple[list[float], list[float]]:
     return observed, baseline
 
 
-def scrape_milliseconds(requests: int, scrapes: int = 20) -> tuple[float, int]:
+def scrape_milliseconds(
+    requests: int, encode: Callable[[CollectorRegistry], bytes], scrapes: int = 20
+) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as folder:
         outbox = Outbox(Path(folder) / "outbox.sqlite3")
         queue = RequestQueue(outbox)
@@ -95,7 +103,7 @@ def scrape_milliseconds(requests: int, scrapes: int = 20) -> tuple[float, int]:
         times = []
         for _ in range(scrapes):
             started = time.perf_counter()
-            body = generate_latest(metrics.registry)
+            body = encode(metrics.registry)
             times.append((time.perf_counter() - started) * 1000)
         outbox.close()
     return statistics.median(times), len(body)
@@ -106,12 +114,15 @@ def main() -> int:
     observed, baseline = per_request_microseconds(requests)
     p50 = statistics.median(observed) - statistics.median(baseline)
     p99 = sorted(observed)[int(len(observed) * 0.99)] - statistics.median(baseline)
-    scrape, size = scrape_milliseconds(requests)
     print(f"requests: {requests}")
     print(f"added per request: p50 {p50:.1f} us, p99 {p99:.1f} us (target p50 < 200 us)")
-    print(f"scrape after {requests} requests and outbox rows: {scrape:.2f} ms, {size} bytes")
+    slowest = 0.0
+    for name, encode in (("text", generate_latest), ("OpenMetrics", generate_openmetrics)):
+        scrape, size = scrape_milliseconds(requests, encode)
+        slowest = max(slowest, scrape)
+        print(f"{name} scrape after {requests} requests and outbox rows: {scrape:.2f} ms, {size} B")
     print("target: < 50 ms")
-    return 0 if p50 < 200 and scrape < 50 else 1
+    return 0 if p50 < 200 and slowest < 50 else 1
 
 
 if __name__ == "__main__":

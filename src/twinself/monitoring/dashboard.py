@@ -34,6 +34,8 @@ QUALITY_WINDOW = "1h"
 CHAT = 'endpoint=~"/chat|/chat/stream"'
 REQUESTS = "twinself_http_requests_total"
 ANSWERS = f'{REQUESTS}{{{CHAT}, status_class="2xx"}}'
+# Visitors' traffic: Prometheus' scrapes and health checks left out, as alerts.yml does.
+VISITORS = 'endpoint!~"/metrics|/health"'
 COST = "twinself_cost_usd_total"
 BUDGET = "max(twinself_daily_budget_usd)"
 JUDGED = 'twinself_evaluations_total{verdict=~"pass|fail"}'
@@ -47,17 +49,22 @@ def _traffic() -> list[PanelBuilder]:
     return [
         time_series(
             "Requests by status class",
-            "HTTP requests per second to every route, by status class.",
-            Query(f"sum by (status_class) (rate({REQUESTS}[{RATE}]))", "{{status_class}}"),
+            "Visitors' HTTP requests per second (scrapes and health checks left out), by status "
+            "class.",
+            Query(
+                f"sum by (status_class) (rate({REQUESTS}{{{VISITORS}}}[{RATE}]))",
+                "{{status_class}}",
+            ),
             unit="reqps",
         ),
         time_series(
             "Error ratio by kind",
-            "Share of all requests answered 4xx or 5xx, and share of chat requests that "
+            "Share of visitors' requests answered 4xx or 5xx, and share of chat requests that "
             "failed at the model provider, by kind (quota, timeout, auth, unavailable, other).",
             Query(
-                f'sum by (status_class) (rate({REQUESTS}{{status_class=~"4xx|5xx"}}[{RATE}]))'
-                f" / on() group_left() sum(rate({REQUESTS}[{RATE}]))",
+                f"sum by (status_class) "
+                f'(rate({REQUESTS}{{{VISITORS}, status_class=~"4xx|5xx"}}[{RATE}]))'
+                f" / on() group_left() sum(rate({REQUESTS}{{{VISITORS}}}[{RATE}]))",
                 "HTTP {{status_class}}",
             ),
             Query(
