@@ -30,7 +30,12 @@ from twinself.pipeline.feedback_queue import FeedbackQueue
 from twinself.pipeline.mlflow_sink import MlflowRunSink
 from twinself.pipeline.outbox import Outbox
 from twinself.pipeline.request_queue import RequestQueue
-from twinself.pipeline.shipper import Shipper, ShipperObserver, build_shipper
+from twinself.pipeline.shipper import (
+    IDLE_PROBE_SECONDS,
+    Shipper,
+    ShipperObserver,
+    build_shipper,
+)
 from twinself.pipeline.trace_ids import trace_id_for
 
 ShipperFactory = Callable[..., Shipper]
@@ -209,6 +214,27 @@ def test_the_metrics_count_runs_errors_by_kind_and_whether_mlflow_was_reached(
     assert sample("twinself_mlflow_runs_shipped_total") == 2
     assert sample("twinself_mlflow_ship_errors_total", {"kind": "rejected"}) == 1
     assert sample("twinself_mlflow_ship_errors_total", {"kind": "unavailable"}) == 1
+    assert sample("twinself_mlflow_reachable") == 1
+
+
+def test_an_idle_shipper_asks_mlflow_now_and_then_whether_it_is_up(
+    sqlite_uri: str, make_sink: SinkFactory, make_shipper: ShipperFactory, clock: FakeClock
+) -> None:
+    metrics = ShipperMetrics(CollectorRegistry())
+    sample = metrics.registry.get_sample_value
+    down = make_shipper(make_sink(f"http://127.0.0.1:{free_port()}", http_max_retries=0), metrics)
+    metrics.mlflow_reached(True)  # as the worker's start-up check left it
+    down.run_pass()
+    assert sample("twinself_mlflow_reachable") == 1  # too soon to ask again
+    clock.advance(IDLE_PROBE_SECONDS)
+    down.run_pass()
+    assert sample("twinself_mlflow_reachable") == 0
+    # A probe is not a failed shipment.
+    assert sample("twinself_mlflow_ship_errors_total", {"kind": "unavailable"}) == 0
+
+    up = make_shipper(make_sink(sqlite_uri), metrics)
+    clock.advance(IDLE_PROBE_SECONDS)
+    up.run_pass()
     assert sample("twinself_mlflow_reachable") == 1
 
 

@@ -104,7 +104,10 @@ class MlflowRunSink:
 
     def check_connection(self) -> None:
         with self._mlflow_errors("checking the connection"):
-            self._resolve_experiment()
+            if self._experiment_id is None:
+                self._resolve_experiment()
+            else:  # resolved before: ask the server all the same, this is a health check
+                self._clients()[0].get_experiment(self._experiment_id)
 
     def find_runs(self, records: Sequence[RequestRecord]) -> dict[str, str]:
         if not records:

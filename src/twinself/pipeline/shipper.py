@@ -33,6 +33,10 @@ from twinself.pipeline.run_sink import RunSink, SinkRejected, SinkUnavailable
 
 logger = logging.getLogger(__name__)
 
+# An idle shipper calls MLflow on no pass; it asks whether MLflow is up this often instead, so
+# twinself_mlflow_reachable (and its alert) does not wait for the next visitor to go stale.
+IDLE_PROBE_SECONDS = 30.0
+
 
 @dataclass(frozen=True)
 class PassReport:
@@ -83,6 +87,8 @@ class Shipper:
         self._max_attempts_rejected = max_attempts_rejected
         self._rng = rng or random.Random()
         self._observer = observer
+        self._clock = clock
+        self._last_contact = clock()  # the worker checks the connection as it starts
         self._stop = threading.Event()
         self._outage_passes = 0  # consecutive passes cut short by SinkUnavailable
 
@@ -97,7 +103,12 @@ class Shipper:
         outage, feedback_called = report.outage, False
         if outage is None:
             outage, feedback_called = self._ship_due_feedback()
-        self._tell(report, outage, called_mlflow=report.claimed > 0 or feedback_called)
+        called_mlflow = report.claimed > 0 or feedback_called or outage is not None
+        self._tell(report, outage, called_mlflow)
+        if called_mlflow:
+            self._last_contact = self._clock()
+        elif self._clock() - self._last_contact >= IDLE_PROBE_SECONDS:
+            self._probe()
         if outage is not None:
             self._outage_passes += 1
             if self._outage_passes == 1:
@@ -122,8 +133,19 @@ class Shipper:
             self._observer.runs_shipped(report.shipped)
         if outage is not None:
             self._observer.ship_failed("unavailable")
-        if called_mlflow or outage is not None:
+        if called_mlflow:
             self._observer.mlflow_reached(outage is None)
+
+    def _probe(self) -> None:
+        self._last_contact = self._clock()
+        if self._observer is None:
+            return
+        try:
+            self.sink.check_connection()
+        except SinkUnavailable:
+            self._observer.mlflow_reached(False)  # logged by the next pass that has work
+            return
+        self._observer.mlflow_reached(True)
 
     def drain(self, stop: threading.Event | None = None) -> PassReport:
         """Pass after pass until nothing is due; stops at the first outage. Totals returned."""
