@@ -32,6 +32,7 @@ from twinself.pipeline.feedback_queue import FeedbackQueue
 from twinself.pipeline.outbox import Outbox
 from twinself.pipeline.records import RequestRecord, SpanRecord
 from twinself.pipeline.request_queue import RequestQueue
+from twinself.pipeline.trace_ids import trace_id_for
 
 MODELS = [("gemini", "gemini-2.5-flash-lite"), ("openai", "llama3.2"), ("offline", "extractive-v1")]
 ERRORS = ["", "", "", "", "ProviderQuotaExceeded", "ProviderTimeout"]
@@ -78,7 +79,8 @@ def per_request_microseconds(requests: int) -> tuple[list[float], list[float]]:
     for index, item in enumerate(records):  # interleaved, so drift hits both alike
         started = time.perf_counter_ns()
         metrics.observe_request(item)
-        metrics.observe_http("/chat", "POST", item.http_status, 0.4)
+        trace_id = trace_id_for(item.request_id)  # what the middleware adds for a chat route
+        metrics.observe_http("/chat", "POST", item.http_status, 0.4, trace_id)
         observed.append((time.perf_counter_ns() - started) / 1000)
         started = time.perf_counter_ns()
         _ = (records[index - 1], item.http_status // 100)  # the loop's own cost, observed nothing

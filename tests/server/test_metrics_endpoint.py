@@ -142,3 +142,24 @@ def test_an_openmetrics_scrape_links_gen_ai_durations_to_their_requests_traces(
     assert trace_id_for(request_ids[0]) in recorded
     assert {operation for operation, _ in exemplars} == {"chat", "embeddings"}
     assert {trace for _, trace in exemplars} <= recorded
+
+
+def test_a_chat_requests_duration_names_its_trace_and_a_scrapes_names_none(
+    traffic: tuple[TestClient, list[str], str],
+) -> None:
+    client, request_ids, _ = traffic
+    response = client.get(
+        "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+    )
+    found = [s for family in openmetrics_families(response.text) for s in family.samples]
+    exemplars = {
+        s.labels["endpoint"]: s.exemplar.labels["trace_id"]
+        for s in found
+        if s.name == "twinself_http_request_duration_seconds_bucket" and s.exemplar
+    }
+    # The middleware's request id is the one the record (and so the run and trace) carries.
+    requests = client.app.state.services.requests  # type: ignore[attr-defined]
+    recorded = {trace_id_for(pending.record.request_id) for pending in requests.due(10)}
+    assert {trace_id_for(request_id) for request_id in request_ids} <= recorded
+    assert exemplars.keys() == {"/chat", "/chat/stream"}  # no exemplar on /metrics, /runs, ...
+    assert set(exemplars.values()) <= recorded

@@ -171,9 +171,12 @@ class TwinMetrics:
             self.provider_errors.labels(kind, provider_name)
         self.cost.labels("chat", model)  # the offline answerer's stays at 0: shown, not "no data"
 
-    def observe_http(self, endpoint: str, method: str, status: int, seconds: float) -> None:
+    def observe_http(
+        self, endpoint: str, method: str, status: int, seconds: float, trace_id: str | None = None
+    ) -> None:
         self.http_requests.labels(endpoint, method, f"{status // 100}xx").inc()
-        self.http_duration.labels(endpoint, method).observe(seconds)
+        exemplar = {"trace_id": trace_id} if trace_id else None
+        self.http_duration.labels(endpoint, method).observe(seconds, exemplar)
 
     def describe_build(self, **values: str) -> None:
         self.build_info.info(values)

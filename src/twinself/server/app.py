@@ -44,7 +44,7 @@ def create_app(settings: Settings, services_factory: ServicesFactory = build_ser
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
         """422 as FastAPI words it, and tracked like every other error on the chat routes."""
-        request_id = uuid.uuid4().hex
+        request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
         if request.url.path.startswith("/chat"):
             services: ServerServices = request.app.state.services
             ctx = RequestContext(request_id, "unknown", request.url.path.strip("/"), "", 0)

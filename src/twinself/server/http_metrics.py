@@ -2,16 +2,22 @@
 
 A plain ASGI middleware (not Starlette's BaseHTTPMiddleware, which buffers streamed bodies).
 The route is read after routing, so the label is `/runs/{request_id}`, never a request's id.
+Each request gets its id here (`request.state.request_id`): a chat request's duration then
+carries its MLflow trace id as an exemplar, the same id its record and run have.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from twinself.pipeline.trace_ids import trace_id_for
+
 UNMATCHED = "unmatched"  # 404s for any path share one label
+TRACKED_PREFIX = "/chat"  # every request to these routes becomes a run and a trace
 
 
 class HttpMetricsMiddleware:
@@ -24,6 +30,8 @@ class HttpMetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = self._clock()
+        request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
         status = 500  # what the client gets if the app raises before answering
 
         async def send_counting(message: Message) -> None:
@@ -39,4 +47,5 @@ class HttpMetricsMiddleware:
             if services is not None:  # not before the lifespan built them
                 route = getattr(scope.get("route"), "path", UNMATCHED)
                 elapsed = self._clock() - started
-                services.metrics.observe_http(route, scope["method"], status, elapsed)
+                trace_id = trace_id_for(request_id) if route.startswith(TRACKED_PREFIX) else None
+                services.metrics.observe_http(route, scope["method"], status, elapsed, trace_id)

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -37,9 +37,12 @@ T = TypeVar("T")
 CLIENT_CLOSED_REQUEST = 499  # nginx's code: the client went away before the answer ended
 
 
-def _context(body: ChatRequest, endpoint: str, serving: Serving) -> RequestContext:
+def _context(
+    request: Request, body: ChatRequest, endpoint: str, serving: Serving
+) -> RequestContext:
     return RequestContext(
-        request_id=uuid.uuid4().hex,
+        # The id HttpMetricsMiddleware gave this request (its exemplar names the same trace).
+        request_id=getattr(request.state, "request_id", None) or uuid.uuid4().hex,
         session_id=body.session_id,
         endpoint=endpoint,
         message=body.message,
@@ -86,6 +89,7 @@ def _history(body: ChatRequest) -> list[ChatTurn]:
 
 
 async def _answer_or_fail(
+    request: Request,
     services: ServerServices,
     body: ChatRequest,
     endpoint: str,
@@ -93,7 +97,7 @@ async def _answer_or_fail(
     answer: Callable[[str, Sequence[ChatTurn]], T],
 ) -> tuple[RequestContext, T | JSONResponse]:
     """Validate, then run `answer` off the event loop; any failure becomes a tracked error."""
-    ctx = _context(body, endpoint, serving)
+    ctx = _context(request, body, endpoint, serving)
     problem = _input_problem(body, services)
     if problem is not None:
         return ctx, _fail(services, ctx, problem, InvalidQuestion.__name__)
@@ -118,9 +122,12 @@ def _metrics(outcome: RequestOutcome) -> dict[str, Any]:
     response_model=ChatResponse,
     responses={400: {}, 413: {}, 422: {}, 502: {}, 503: {}, 504: {}},
 )
-async def chat(body: ChatRequest, services: ServicesDep) -> ChatResponse | JSONResponse:
+async def chat(
+    request: Request, body: ChatRequest, services: ServicesDep
+) -> ChatResponse | JSONResponse:
     serving = services.serving()  # this request answers from one memory version throughout
-    ctx, answer = await _answer_or_fail(services, body, "chat", serving, serving.twin.answer)
+    answer_with = serving.twin.answer
+    ctx, answer = await _answer_or_fail(request, services, body, "chat", serving, answer_with)
     if isinstance(answer, JSONResponse):
         return answer
     outcome = services.recorder.answered(ctx, answer, track_quality=body.track_quality)
@@ -222,13 +229,17 @@ async def _events(
     response_model=None,
     responses={200: {"content": {"text/event-stream": {}}}, 400: {}, 413: {}, 503: {}},
 )
-async def chat_stream(body: ChatRequest, services: ServicesDep) -> StreamingResponse | JSONResponse:
+async def chat_stream(
+    request: Request, body: ChatRequest, services: ServicesDep
+) -> StreamingResponse | JSONResponse:
     """Server-Sent Events: `data:` text chunks (newlines escaped as \\n), then an
     `event: metadata` with request_id, sources and metrics, then `data: [DONE]`.
     A failure mid-stream sends `event: error` before `[DONE]`."""
     # Retrieval and opening the model's stream happen here, so their errors get a status code.
     serving = services.serving()
-    ctx, stream = await _answer_or_fail(services, body, "chat_stream", serving, serving.twin.stream)
+    ctx, stream = await _answer_or_fail(
+        request, services, body, "chat_stream", serving, serving.twin.stream
+    )
     if isinstance(stream, JSONResponse):
         return stream
     return StreamingResponse(
