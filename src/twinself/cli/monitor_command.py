@@ -68,6 +68,8 @@ def monitor(
             binary,
             f"--config.file={config_file}",
             f"--storage.tsdb.path={folder / 'data'}",
+            # The dashboard's "Spend this month" needs a month; Prometheus keeps 15 days.
+            "--storage.tsdb.retention.time=45d",
             f"--web.listen-address=127.0.0.1:{port}",
             # Keeps the trace ids the API attaches to its GenAI durations (OpenMetrics exemplars).
             "--enable-feature=exemplar-storage",
