@@ -138,7 +138,9 @@ def test_two_workers_count_every_request_once_whichever_answers_the_scrape(
     finally:
         serve.send_signal(signal.SIGTERM)
         serve.wait(60)
-    assert "Storage folder" not in log_path.read_text()
+    output = log_path.read_text()
+    assert "Storage folder" not in output
+    assert f"chat API {api} (docs {api}/docs, 2 worker processes)" in output
 
 
 def test_several_workers_without_a_qdrant_server_are_refused_before_anything_starts(

@@ -144,7 +144,8 @@ def serve(
     bind_host, bind_port = host or settings.host, port or settings.port
     shown = f"http://{bind_host}:{bind_port}"
     err_console.print(
-        f"twinself is starting: chat API {shown} (docs {shown}/docs)"
+        f"twinself is starting: chat API {shown} (docs {shown}/docs"
+        + (f", {api_workers} worker processes)" if api_workers > 1 else ")")
         + (
             f", MLflow UI {settings.resolved_tracking_uri} (experiment "
             f"{settings.mlflow_experiment})"
