@@ -99,13 +99,13 @@ def scrape_milliseconds(
         metrics = TwinMetrics(CollectorRegistry())
         for index in range(requests):
             metrics.observe_request(record(index))
-        metrics.registry.register(
+        metrics.add_collector(
             OutboxCollector(queue, FeedbackQueue(outbox), EvaluationQueue(outbox))
         )
         times = []
         for _ in range(scrapes):
             started = time.perf_counter()
-            body = encode(metrics.registry)
+            body = encode(metrics.exposition_registry())
             times.append((time.perf_counter() - started) * 1000)
         outbox.close()
     return statistics.median(times), len(body)

@@ -11,7 +11,6 @@ from functools import wraps
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -23,9 +22,10 @@ from rich.progress import (
 )
 
 from twinself.config.settings import Settings
+from twinself.config.settings import load_settings as load_settings  # commands' import
 from twinself.embedding.embedder import Embedder
 from twinself.embedding.sentence_transformer import build_embedder
-from twinself.errors import ConfigurationError, TwinselfError
+from twinself.errors import TwinselfError
 
 if TYPE_CHECKING:
     from twinself.memory.builder import ProgressReporter
@@ -35,19 +35,6 @@ R = TypeVar("R")
 
 console = Console()
 err_console = Console(stderr=True)
-
-
-def load_settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        lines = []
-        for error in exc.errors():
-            name = ".".join(str(part) for part in error["loc"]) or "settings"
-            lines.append(f"  {name}: {error['msg']}")
-        raise ConfigurationError(
-            "Invalid configuration (environment or .env):\n" + "\n".join(lines)
-        ) from None
 
 
 def handle_errors(command: Callable[P, R]) -> Callable[P, R]:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 import threading
+from pathlib import Path
 
 import typer
 
 from twinself.cli.common import err_console, handle_errors, load_settings
 from twinself.cli.supervisor import ProcessSupervisor
+from twinself.config.settings import Settings
+from twinself.errors import ConfigurationError
 from twinself.mlflow_server.local_server import (
     mlflow_server_command,
     use_wal_journal,
@@ -20,6 +24,25 @@ from twinself.redaction import redact
 
 # How long a starting local MLflow server may take before the workers start anyway.
 MLFLOW_START_SECONDS = 120.0
+# prometheus-client's multiprocess mode: each API worker process writes its values here.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def check_api_workers(settings: Settings, api_workers: int) -> None:
+    if api_workers > 1 and settings.qdrant_url is None:
+        raise ConfigurationError(
+            f"{api_workers} API workers need a Qdrant server: the embedded Qdrant under "
+            f"{settings.home} opens in one process only. Set QDRANT_URL (e.g. "
+            "http://localhost:6333), or run one worker (--workers 1, TWINSELF_API_WORKERS=1)."
+        )
+
+
+def fresh_metrics_directory(settings: Settings) -> Path:
+    """Empty at every start: files a previous run's processes left would add to the counts."""
+    directory = settings.home / "prometheus-multiproc"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    return directory
 
 
 def serve(
@@ -37,6 +60,12 @@ def serve(
         "MLFLOW_TRACKING_URI is unset.",
     ),
     mlflow_port: int = typer.Option(5000, help="Port of the local MLflow server."),
+    api_workers: int | None = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        help="API worker processes (TWINSELF_API_WORKERS; more than one needs QDRANT_URL).",
+    ),
 ) -> None:
     """Serve the chat API, with the shipper that turns every request into an MLflow run.
 
@@ -46,6 +75,7 @@ def serve(
     Example:
         twinself serve --port 8000
         twinself serve --mlflow-ui
+        QDRANT_URL=http://localhost:6333 twinself serve --workers 4
         MLFLOW_TRACKING_URI=http://127.0.0.1:5000 twinself serve
     """
     import uvicorn
@@ -54,6 +84,8 @@ def serve(
     from twinself.server.app import create_app
 
     settings = load_settings()
+    api_workers = api_workers or settings.api_workers
+    check_api_workers(settings, api_workers)
     use_one_cpu_thread()
     mlflow: ProcessSupervisor | None = None
     workers: list[ProcessSupervisor] = []
@@ -71,14 +103,19 @@ def serve(
                 "PYTHONWARNINGS": "ignore::DeprecationWarning,"
                 "ignore:starlette.middleware.wsgi is deprecated:UserWarning",
             },
+            without_env=[MULTIPROC_ENV],
         )
     if worker and settings.tracking_enabled:
         # Two processes: judging (CPU or a slow LLM) never delays shipping runs, and a crash
         # of one leaves the other working.
         command = [sys.executable, "-m", "twinself.cli", "worker"]
-        workers.append(ProcessSupervisor([*command, "--no-evaluator"], "shipper"))
+        # Their metrics are their own, on their own ports: never in the API's files.
+        mine = [MULTIPROC_ENV]
+        workers.append(ProcessSupervisor([*command, "--no-evaluator"], "shipper", without_env=mine))
         if settings.resolved_judge != "none":
-            workers.append(ProcessSupervisor([*command, "--no-shipper"], "evaluator"))
+            workers.append(
+                ProcessSupervisor([*command, "--no-shipper"], "evaluator", without_env=mine)
+            )
     stopping = threading.Event()
 
     def start_workers() -> None:
@@ -107,7 +144,8 @@ def serve(
     bind_host, bind_port = host or settings.host, port or settings.port
     shown = f"http://{bind_host}:{bind_port}"
     err_console.print(
-        f"twinself is starting: chat API {shown} (docs {shown}/docs)"
+        f"twinself is starting: chat API {shown} (docs {shown}/docs"
+        + (f", {api_workers} worker processes)" if api_workers > 1 else ")")
         + (
             f", MLflow UI {settings.resolved_tracking_uri} (experiment "
             f"{settings.mlflow_experiment})"
@@ -125,7 +163,20 @@ def serve(
     # that would end this process before `finally` stops the workers and MLflow.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        uvicorn.run(create_app(settings), host=bind_host, port=bind_port, log_level="info")
+        if api_workers == 1:
+            uvicorn.run(create_app(settings), host=bind_host, port=bind_port, log_level="info")
+        else:
+            # Spawned workers build their app from the environment (MLFLOW_TRACKING_URI above
+            # included) and write their metrics to files that GET /metrics sums.
+            os.environ[MULTIPROC_ENV] = str(fresh_metrics_directory(settings))
+            uvicorn.run(
+                "twinself.server.app:create_app_from_environment",
+                factory=True,
+                workers=api_workers,
+                host=bind_host,
+                port=bind_port,
+                log_level="info",
+            )
     finally:
         stopping.set()
         starter.join(timeout=5)

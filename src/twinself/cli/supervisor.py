@@ -39,12 +39,15 @@ class ProcessSupervisor:
         command: Sequence[str],
         name: str,
         extra_env: Mapping[str, str] | None = None,
+        without_env: Sequence[str] = (),
         max_backoff_seconds: float = 30.0,
         stop_timeout_seconds: float = 10.0,
     ) -> None:
         self._command = list(command)
-        # The child's own additions; None inherits this process's environment as it is.
-        self._env = {**os.environ, **extra_env} if extra_env else None
+        # The child's own additions and removals; None inherits this process's environment
+        # as it is when the child starts.
+        self._extra_env = dict(extra_env or {})
+        self._without_env = tuple(without_env)
         self._name = name
         self._max_backoff = max_backoff_seconds
         self._stop_timeout = stop_timeout_seconds
@@ -59,7 +62,7 @@ class ProcessSupervisor:
     def _run(self) -> None:
         while not self._stopping.is_set():
             self._process = subprocess.Popen(
-                self._command, env=self._env, preexec_fn=_die_with_parent()
+                self._command, env=self._environment(), preexec_fn=_die_with_parent()
             )
             code = self._process.wait()
             if self._stopping.is_set():
@@ -68,6 +71,12 @@ class ProcessSupervisor:
             delay = backoff_delay(self.restarts, 1.0, self._max_backoff, random.random())
             logger.warning("%s exited with code %s; restarting in %.1fs", self._name, code, delay)
             self._stopping.wait(delay)
+
+    def _environment(self) -> dict[str, str] | None:
+        if not self._extra_env and not self._without_env:
+            return None
+        merged = {**os.environ, **self._extra_env}
+        return {k: v for k, v in merged.items() if k not in self._without_env}
 
     def stop(self) -> None:
         self._stopping.set()

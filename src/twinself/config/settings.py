@@ -7,8 +7,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from twinself.errors import ConfigurationError
 
 BUNDLED_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
@@ -134,6 +143,14 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", validation_alias="TWINSELF_HOST")
     port: int = Field(default=8000, ge=1, le=65535, validation_alias="TWINSELF_PORT")
+    api_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        validation_alias="TWINSELF_API_WORKERS",
+        description="API worker processes of `twinself serve`; more than one needs QDRANT_URL "
+        "(the embedded Qdrant opens in one process only).",
+    )
     max_message_chars: int = Field(
         default=4000, ge=1, validation_alias="TWINSELF_MAX_MESSAGE_CHARS"
     )
@@ -302,3 +319,18 @@ def _documented_name(name: str) -> str:
     if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
         return alias.choices[0]
     return name
+
+
+def load_settings() -> Settings:
+    """The settings from the environment and `.env`, or a ConfigurationError that names each
+    invalid setting (what every command and each API worker process starts with)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]) or "settings"
+            lines.append(f"  {name}: {error['msg']}")
+        raise ConfigurationError(
+            "Invalid configuration (environment or .env):\n" + "\n".join(lines)
+        ) from None

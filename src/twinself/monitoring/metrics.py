@@ -9,9 +9,14 @@ models, memories, error kinds; never a session or request id, user text or an er
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import PurePath
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 from twinself.pipeline.records import RequestRecord
 from twinself.pipeline.trace_ids import trace_id_for
@@ -43,12 +48,43 @@ MEMORIES = ("semantic", "episodic", "procedural")
 EMBEDDING_PROVIDER = "sentence_transformers"
 
 
+BUILD_LABELS = ("version", "data_version", "prompt_version", "provider", "model", "judge")
+
+
+def multiprocess_directory() -> str | None:
+    """prometheus-client's own switch (read when it is first imported): with
+    PROMETHEUS_MULTIPROC_DIR set, every metric value lives in a file there, one per process,
+    and a scrape sums the files; `twinself serve --workers N` sets it for N > 1."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class BuildInfoCollector(Collector):
+    """`twinself_build_info{...} 1`, read at scrape time from what the answering process
+    serves. Not an Info (multiprocess mode has none) nor a file-backed gauge, whose every past
+    data version would stay in the files: one series, as this process describes it now."""
+
+    def __init__(self) -> None:
+        self.labels: dict[str, str] = dict.fromkeys(BUILD_LABELS, "")
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "twinself_build_info",
+            "What is serving: twinself version, data version, prompt version (a hash of the "
+            "system prompt), provider, model, judge.",
+            labels=BUILD_LABELS,
+        )
+        family.add_metric([self.labels[name] for name in BUILD_LABELS], 1)
+        yield family
+
+
 class TwinMetrics:
     """What the API observes. `observe_request` takes every request record the recorder
     builds (answered, failed or cut off), so the metrics and MLflow count the same requests."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        # Served beside the metric objects' values: the build, the outbox gauges.
+        self._collectors: list[Collector] = []
         gen_ai = ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model"]
         self.operation_duration = Histogram(
             "gen_ai_client_operation_duration_seconds",
@@ -108,16 +144,14 @@ class TwinMetrics:
             "Suggested answers received.",
             registry=registry,
         )
-        self.build_info = Info(
-            "twinself_build",
-            "What is serving: twinself version, data version, prompt version (a hash of the "
-            "system prompt), provider, model, judge.",
-            registry=registry,
-        )
+        self.build_info = BuildInfoCollector()
+        self.add_collector(self.build_info)
         self.daily_budget = Gauge(
             "twinself_daily_budget_usd",
             "The owner's daily spend budget in USD (TWINSELF_DAILY_BUDGET_USD; 0 = none set).",
             registry=registry,
+            # Every worker process sets the same value: one series, not one per process.
+            multiprocess_mode="max",
         )
 
     def observe_request(self, record: RequestRecord) -> None:
@@ -179,4 +213,22 @@ class TwinMetrics:
         self.http_duration.labels(endpoint, method).observe(seconds, exemplar)
 
     def describe_build(self, **values: str) -> None:
-        self.build_info.info(values)
+        self.build_info.labels = {name: values.get(name, "") for name in BUILD_LABELS}
+
+    def add_collector(self, collector: Collector) -> None:
+        """A collector read at scrape time, served once whatever the number of processes."""
+        self._collectors.append(collector)
+        self.registry.register(collector)
+
+    def exposition_registry(self) -> CollectorRegistry:
+        """What GET /metrics encodes. One process: its own registry. Several API processes
+        (multiprocess mode): the sum over every process's files, plus the scrape-time
+        collectors once. That mode keeps no exemplars (prometheus-client drops them)."""
+        directory = multiprocess_directory()
+        if directory is None:
+            return self.registry
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, directory)  # type: ignore[no-untyped-call]
+        for collector in self._collectors:
+            registry.register(collector)
+        return registry

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 import twinself
-from twinself.config.settings import Settings
+from twinself.config.settings import Settings, load_settings
 from twinself.pipeline.request_recorder import RequestContext
 from twinself.server.http_errors import INTERNAL_ERROR
 from twinself.server.http_metrics import HttpMetricsMiddleware
@@ -58,3 +58,12 @@ def create_app(settings: Settings, services_factory: ServicesFactory = build_ser
         return JSONResponse({"detail": INTERNAL_ERROR}, status_code=500)
 
     return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """uvicorn's factory in each worker process of `twinself serve --workers N`: a spawned
+    worker inherits no objects, only the environment, so its settings come from there."""
+    from twinself.embedding.sentence_transformer import use_one_cpu_thread
+
+    use_one_cpu_thread()
+    return create_app(load_settings())

@@ -113,7 +113,7 @@ def build_services(
     feedback = FeedbackQueue(outbox) if outbox is not None else None
     evaluations = EvaluationQueue(outbox) if outbox is not None else None
     if requests is not None and feedback is not None and evaluations is not None:
-        metrics.registry.register(OutboxCollector(requests, feedback, evaluations))
+        metrics.add_collector(OutboxCollector(requests, feedback, evaluations))
     return ServerServices(
         settings=settings,
         memory=memory,

@@ -43,12 +43,13 @@ async def root(services: ServicesDep) -> dict[str, Any]:
 
 @router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(services: ServicesDep, accept: str = Header(default="")) -> Response:
-    """Prometheus exposition of this API process's metrics; OpenMetrics (with exemplars: the
-    request's trace id) when the scraper asks for it in Accept."""
+    """Prometheus exposition of the API's metrics (summed over its worker processes when there
+    are several); OpenMetrics (with exemplars: the request's trace id, in one process only)
+    when the scraper asks for it in Accept."""
     services.describe_build()
     encode, content_type = choose_encoder(accept)
-    # The outbox gauges read SQLite: off the event loop.
-    exposition = await run_in_threadpool(encode, services.metrics.registry)
+    # The outbox gauges read SQLite, multiprocess mode reads files: off the event loop.
+    exposition = await run_in_threadpool(lambda: encode(services.metrics.exposition_registry()))
     return Response(exposition, headers={"Content-Type": content_type})
 
 
