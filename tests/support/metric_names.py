@@ -21,7 +21,6 @@ from twinself.pipeline.request_queue import RequestQueue
 _SUFFIXES = {
     "counter": ("_total",),
     "histogram": ("_bucket", "_sum", "_count"),
-    "info": ("_info",),
     "gauge": ("",),
 }
 
