@@ -157,6 +157,20 @@ class Settings(BaseSettings):
     max_conversation_messages: int = Field(
         default=50, ge=0, validation_alias="TWINSELF_MAX_CONVERSATION_MESSAGES"
     )
+    max_conversation_chars: int = Field(
+        default=50_000,
+        ge=0,
+        validation_alias="TWINSELF_MAX_CONVERSATION_CHARS",
+        description="Characters of all conversation turns together (each turn is also held to "
+        "TWINSELF_MAX_MESSAGE_CHARS); more is refused with 413.",
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        validation_alias="TWINSELF_MAX_BODY_BYTES",
+        description="Largest request body, checked before it is parsed; more is refused "
+        "with 413.",
+    )
     daily_budget_usd: float = Field(
         default=0.0,
         ge=0.0,

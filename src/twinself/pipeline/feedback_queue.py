@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from twinself.pipeline.outbox import Outbox, QueueBacklog, RowStatus, queue_backlog
+from twinself.text.unicode_text import storable
 
 _COLUMNS = (
     "feedback_id, created_at, request_id, original_question, original_response, "
@@ -46,9 +47,10 @@ class FeedbackQueue:
                 (
                     self._clock(),
                     request_id,
-                    original_question,
-                    original_response,
-                    suggested_response,
+                    # A lone surrogate (valid JSON) would make SQLite refuse the row.
+                    storable(original_question),
+                    storable(original_response),
+                    storable(suggested_response),
                 ),
             )
             return int(cursor.lastrowid or 0)

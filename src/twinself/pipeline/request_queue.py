@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from twinself.pipeline.evaluation_queue import insert_job
 from twinself.pipeline.outbox import Outbox, QueueBacklog, RowStatus, queue_backlog
 from twinself.pipeline.records import EvaluationJob, RequestRecord
+from twinself.text.unicode_text import storable
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,9 @@ class RequestQueue:
 
     def append(self, record: RequestRecord, evaluation: EvaluationJob | None = None) -> None:
         """The record and its evaluation job commit together, or neither does."""
-        payload = json.dumps(record.to_dict(), ensure_ascii=False, default=str)
+        # storable(): a lone surrogate anywhere in the record (a conversation turn in the
+        # prompt span, ...) would make SQLite refuse it, and the request go untracked.
+        payload = storable(json.dumps(record.to_dict(), ensure_ascii=False, default=str))
         with self._outbox.transaction() as db:
             db.execute(
                 "INSERT INTO requests (request_id, created_at, record) VALUES (?, ?, ?)",

@@ -10,7 +10,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from twinself.llm.base import Passage, TokenUsage
@@ -28,6 +28,10 @@ from twinself.pipeline.request_queue import RequestQueue
 from twinself.twin.twin import TwinAnswer, source_to_dict
 
 logger = logging.getLogger(__name__)
+
+# A refused request keeps its message's length and this much of its text, never all of it:
+# a 5 MB message refused with 413 must not cost 15 MB of outbox, span and run.
+REFUSED_TEXT_CHARS = 1000
 
 
 @dataclass
@@ -238,9 +242,11 @@ class RequestRecorder:
         model: str,
         message: str = "",
     ) -> RequestRecord:
-        """A request that produced no answer: still one run, with status=error."""
+        """A request that produced no answer: still one run, with status=error, which keeps
+        the message's length and its first REFUSED_TEXT_CHARS characters."""
         record = self._record(
-            ctx,
+            replace(ctx, message=ctx.message[:REFUSED_TEXT_CHARS]),
+            message_chars=len(ctx.message),
             status="error",
             http_status=http_status,
             error_type=error_type,
@@ -269,6 +275,7 @@ class RequestRecorder:
         tags: dict[str, str],
         response: str,
         spans: list[SpanRecord],
+        message_chars: int | None = None,
     ) -> RequestRecord:
         root = SpanRecord(
             name="chat",
@@ -289,7 +296,7 @@ class RequestRecorder:
             http_status=http_status,
             params={
                 "session_id": ctx.session_id,
-                "message_length": str(len(ctx.message)),
+                "message_length": str(len(ctx.message) if message_chars is None else message_chars),
                 "conversation_length": str(ctx.conversation_length),
                 "provider": provider,
                 "model": model,

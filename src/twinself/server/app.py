@@ -9,10 +9,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import twinself
 from twinself.config.settings import Settings, load_settings
 from twinself.pipeline.request_recorder import RequestContext
+from twinself.server.body_limit import TRACKED_ENDPOINTS, BodyLimitMiddleware
 from twinself.server.http_errors import INTERNAL_ERROR
 from twinself.server.http_metrics import HttpMetricsMiddleware
 from twinself.server.routes import chat, feedback, status
@@ -36,22 +38,42 @@ def create_app(settings: Settings, services_factory: ServicesFactory = build_ser
         description="A digital twin that answers as one person, grounded in their own data.",
         lifespan=lifespan,
     )
+    # The last added runs first: metrics (and the request's id) around the body limit.
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(HttpMetricsMiddleware)
     app.include_router(status.router)
     app.include_router(chat.router)
     app.include_router(feedback.router)
 
+    def track_refusal(request: Request, error_type: str, status: int) -> str:
+        """A chat request refused before its handler ran: recorded like every other."""
+        request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
+        endpoint = TRACKED_ENDPOINTS.get(request.url.path)
+        if endpoint is not None:
+            services: ServerServices = request.app.state.services
+            ctx = RequestContext(request_id, "unknown", endpoint, "", 0)
+            llm = services.twin.llm
+            services.recorder.failed(ctx, error_type, status, llm.name, llm.model)
+        return request_id
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
         """422 as FastAPI words it, and tracked like every other error on the chat routes."""
-        request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
-        if request.url.path.startswith("/chat"):
-            services: ServerServices = request.app.state.services
-            ctx = RequestContext(request_id, "unknown", request.url.path.strip("/"), "", 0)
-            llm = services.twin.llm
-            services.recorder.failed(ctx, "RequestValidationError", 422, llm.name, llm.model)
+        request_id = track_refusal(request, "RequestValidationError", 422)
         errors = [{k: v for k, v in e.items() if k != "input"} for e in error.errors()]
         return JSONResponse({"detail": errors, "request_id": request_id}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def refused(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        """FastAPI's own refusals (a body that is not UTF-8 JSON is a 400; 404, 405): with
+        the request's id, and tracked on the chat routes."""
+        kind = "InvalidBody" if error.status_code == 400 else f"HTTP{error.status_code}"
+        request_id = track_refusal(request, kind, error.status_code)
+        return JSONResponse(
+            {"detail": error.detail, "request_id": request_id},
+            status_code=error.status_code,
+            headers=error.headers,
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:

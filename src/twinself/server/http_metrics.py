@@ -45,7 +45,19 @@ class HttpMetricsMiddleware:
         finally:
             services = getattr(scope["app"].state, "services", None)
             if services is not None:  # not before the lifespan built them
-                route = getattr(scope.get("route"), "path", UNMATCHED)
+                route = _route_template(scope)
                 elapsed = self._clock() - started
                 trace_id = trace_id_for(request_id) if route.startswith(TRACKED_PREFIX) else None
                 services.metrics.observe_http(route, scope["method"], status, elapsed, trace_id)
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's template. A request refused before routing (a body over the
+    limit) has none: on a route without parameters its path is the template, so a 413 on
+    /chat counts as /chat; any other path is `unmatched`."""
+    route = scope.get("route")
+    if route is not None:
+        return str(route.path)
+    documented = scope["app"].openapi()["paths"]  # built once, then cached by FastAPI
+    path = str(scope["path"])
+    return path if path in documented and "{" not in path else UNMATCHED

@@ -28,6 +28,7 @@ from twinself.server.schemas import (
     Source,
 )
 from twinself.server.services import ServerServices
+from twinself.text.unicode_text import has_lone_surrogate, storable
 from twinself.twin.twin import TwinAnswer, TwinStream, source_to_dict
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def _context(
         request_id=getattr(request.state, "request_id", None) or uuid.uuid4().hex,
         session_id=body.session_id,
         endpoint=endpoint,
-        message=body.message,
+        message=storable(body.message),
         conversation_length=len(body.conversation),
         data_version=serving.data_version,
     )
@@ -55,6 +56,13 @@ def _input_problem(body: ChatRequest, services: ServerServices) -> HttpProblem |
     settings = services.settings
     if not body.message.strip():
         return HttpProblem(400, "The message is empty; send some text.")
+    turns = [turn.content for turn in body.conversation]
+    if any(has_lone_surrogate(text) for text in (body.message, *turns)):
+        return HttpProblem(
+            400,
+            "The text is not valid Unicode: it has a lone surrogate (\\ud800-\\udfff). "
+            "Send UTF-8 text.",
+        )
     if len(body.message) > settings.max_message_chars:
         return HttpProblem(
             413,
@@ -66,6 +74,19 @@ def _input_problem(body: ChatRequest, services: ServerServices) -> HttpProblem |
             413,
             f"The conversation has {len(body.conversation)} messages; the limit is "
             f"{settings.max_conversation_messages} (TWINSELF_MAX_CONVERSATION_MESSAGES).",
+        )
+    longest = max(map(len, turns), default=0)
+    if longest > settings.max_message_chars:
+        return HttpProblem(
+            413,
+            f"A conversation message has {longest} characters; the limit is "
+            f"{settings.max_message_chars} (TWINSELF_MAX_MESSAGE_CHARS).",
+        )
+    if sum(map(len, turns)) > settings.max_conversation_chars:
+        return HttpProblem(
+            413,
+            f"The conversation has {sum(map(len, turns))} characters; the limit is "
+            f"{settings.max_conversation_chars} (TWINSELF_MAX_CONVERSATION_CHARS).",
         )
     return None
 
