@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import signal
@@ -26,6 +27,13 @@ from twinself.redaction import redact
 MLFLOW_START_SECONDS = 120.0
 # prometheus-client's multiprocess mode: each API worker process writes its values here.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def check_api_workers(settings: Settings, api_workers: int) -> None:
@@ -142,6 +150,14 @@ def serve(
             )
 
     bind_host, bind_port = host or settings.host, port or settings.port
+    if not settings.chat_api_keys and not is_loopback(bind_host):
+        err_console.print(
+            f"[bold red]Warning:[/] the API listens on {bind_host}, beyond this machine, and "
+            "anyone who reaches it can chat and spend your model quota. Set TWINSELF_API_KEYS "
+            "(and TWINSELF_CORS_ORIGINS for your website), or listen on 127.0.0.1 behind a "
+            "proxy that checks visitors.",
+            soft_wrap=True,
+        )
     shown = f"http://{bind_host}:{bind_port}"
     err_console.print(
         f"twinself is starting: chat API {shown} (docs {shown}/docs"

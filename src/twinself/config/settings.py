@@ -142,6 +142,18 @@ class Settings(BaseSettings):
         '"output_per_million": y}}; merged over the bundled prices.',
     )
     host: str = Field(default="127.0.0.1", validation_alias="TWINSELF_HOST")
+    api_keys: SecretStr | None = Field(
+        default=None,
+        validation_alias="TWINSELF_API_KEYS",
+        description="Comma-separated keys a client must send (Authorization: Bearer KEY, or "
+        "X-API-Key: KEY) to chat, suggest answers and read run states; unset = open.",
+    )
+    cors_origins: str = Field(
+        default="",
+        validation_alias="TWINSELF_CORS_ORIGINS",
+        description="Comma-separated web origins whose pages may call the API from a browser "
+        "(your website, e.g. https://me.example); unset = same origin only.",
+    )
     port: int = Field(default=8000, ge=1, le=65535, validation_alias="TWINSELF_PORT")
     api_workers: int = Field(
         default=1,
@@ -168,8 +180,7 @@ class Settings(BaseSettings):
         default=1_048_576,
         ge=1024,
         validation_alias="TWINSELF_MAX_BODY_BYTES",
-        description="Largest request body, checked before it is parsed; more is refused "
-        "with 413.",
+        description="Largest request body, checked before it is parsed; more is refused with 413.",
     )
     daily_budget_usd: float = Field(
         default=0.0,
@@ -276,6 +287,17 @@ class Settings(BaseSettings):
         description="Failed attempts before a job becomes a dead letter "
         "(`twinself evaluations retry`).",
     )
+
+    @property
+    def chat_api_keys(self) -> tuple[str, ...]:
+        raw = self.api_keys.get_secret_value() if self.api_keys else ""
+        return tuple(key.strip() for key in raw.split(",") if key.strip())
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [
+            origin.strip().rstrip("/") for origin in self.cors_origins.split(",") if origin.strip()
+        ]
 
     @field_validator("home", "data_dir", mode="after")
     @classmethod

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import twinself
 from twinself.config.settings import Settings, load_settings
 from twinself.pipeline.request_recorder import RequestContext
+from twinself.server.access import allow_origins, require_api_key
 from twinself.server.body_limit import TRACKED_ENDPOINTS, BodyLimitMiddleware
 from twinself.server.http_errors import INTERNAL_ERROR
 from twinself.server.http_metrics import HttpMetricsMiddleware
@@ -41,9 +42,12 @@ def create_app(settings: Settings, services_factory: ServicesFactory = build_ser
     # The last added runs first: metrics (and the request's id) around the body limit.
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(HttpMetricsMiddleware)
+    allow_origins(app, settings)
     app.include_router(status.router)
-    app.include_router(chat.router)
-    app.include_router(feedback.router)
+    # The visitor-facing routes: behind TWINSELF_API_KEYS when it is set.
+    visitors = [Depends(require_api_key)]
+    app.include_router(chat.router, dependencies=visitors)
+    app.include_router(feedback.router, dependencies=visitors)
 
     def track_refusal(request: Request, error_type: str, status: int) -> str:
         """A chat request refused before its handler ran: recorded like every other."""

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client.exposition import choose_encoder
 from starlette.concurrency import run_in_threadpool
 
 import twinself
 from twinself.redaction import redact
+from twinself.server.access import require_api_key
 from twinself.server.deps import ServicesDep
 from twinself.server.schemas import RunState
 
@@ -87,7 +88,12 @@ async def health(services: ServicesDep) -> dict[str, Any]:
     }
 
 
-@router.get("/runs/{request_id}", response_model=RunState, responses={404: {}})
+@router.get(
+    "/runs/{request_id}",
+    response_model=RunState,
+    responses={401: {}, 404: {}},
+    dependencies=[Depends(require_api_key)],
+)
 async def run_state(request_id: str, services: ServicesDep) -> RunState | JSONResponse:
     state = services.requests.state(request_id) if services.requests is not None else None
     if state is None:

@@ -1,0 +1,51 @@
+"""Who may call the API: optional keys for the visitor-facing routes, and which web origins'
+pages may call it from a browser (CORS)."""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.middleware.cors import CORSMiddleware
+
+from twinself.config.settings import Settings
+from twinself.server.deps import ServicesDep
+
+
+def presented_key(request: Request) -> str:
+    """`Authorization: Bearer KEY` or `X-API-Key: KEY`; '' when neither is sent."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.headers.get("x-api-key", "").strip()
+
+
+def require_api_key(request: Request, services: ServicesDep) -> None:
+    """A FastAPI dependency: with TWINSELF_API_KEYS set, a request without one of them is a
+    401 (tracked on the chat routes like any refusal)."""
+    keys = services.settings.chat_api_keys
+    if not keys:
+        return
+    presented = presented_key(request).encode()
+    # Compare with every key, in constant time: no timing tells how much of a key matched.
+    if not any(hmac.compare_digest(presented, key.encode()) for key in keys):
+        raise HTTPException(
+            401,
+            "A valid API key is needed: send Authorization: Bearer KEY or X-API-Key: KEY.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+def allow_origins(app: FastAPI, settings: Settings) -> None:
+    """CORS for the owner's website: only the listed origins, no cookies or credentials (the
+    API takes keys in headers), so never `*` with credentials."""
+    origins = settings.cors_origin_list
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_credentials=False,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+            max_age=600,
+        )
