@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pydantic import AliasChoices
+import pytest
+from pydantic import AliasChoices, ValidationError
 
 from twinself.cli.doctor_command import state_left_in
 from twinself.config.settings import Settings
@@ -90,3 +91,9 @@ def test_doctor_hints_at_state_left_in_the_home_directory(tmp_path: Path) -> Non
     assert hint.endswith(f"{user_home / '.twinself'}/")
     same = Settings(_env_file=None, home=user_home)  # type: ignore[call-arg]
     assert state_left_in(user_home, same) is None
+
+
+def test_a_rate_limit_that_does_not_parse_says_how_to_write_one() -> None:
+    with pytest.raises(ValidationError, match="20/minute;300/day"):
+        Settings(_env_file=None, rate_limit="twenty a minute")  # type: ignore[call-arg]
+    assert Settings(_env_file=None, rate_limit="").rate_limit == ""  # type: ignore[call-arg]

@@ -65,3 +65,36 @@ def test_only_the_listed_origins_may_call_from_a_browser(make_client: ClientFact
 def test_loopback_addresses_are_told_apart_from_public_ones() -> None:
     assert all(map(is_loopback, ("127.0.0.1", "::1", "[::1]", "localhost", "127.0.1.1")))
     assert not any(map(is_loopback, ("0.0.0.0", "::", "192.168.1.5", "me.example")))
+
+
+def test_a_client_over_its_rate_limit_gets_a_tracked_429_and_others_do_not(
+    make_client: ClientFactory, request_queue: RequestQueue
+) -> None:
+    client = make_client(rate_limit="2/minute", api_keys=SecretStr("owner-key"))
+    for _ in range(2):
+        assert client.post("/chat", json=ASK).status_code == 401  # counted: guessing is too
+    limited = client.post("/chat", json=ASK)
+    assert limited.status_code == 429 and 1 <= int(limited.headers["retry-after"]) <= 60
+    record = {p.record.request_id: p.record for p in request_queue.due(100)}
+    assert record[limited.json()["request_id"]].http_status == 429
+    # A client with a valid key is counted apart from the address it shares.
+    owner = {"X-API-Key": "owner-key"}
+    assert [client.post("/chat", json=ASK, headers=owner).status_code for _ in range(3)] == [
+        200,
+        200,
+        429,
+    ]
+
+
+def test_forwarded_addresses_count_only_from_a_trusted_proxy(make_client: ClientFactory) -> None:
+    def statuses(client_factory_options: dict[str, str]) -> list[int]:
+        client = make_client(rate_limit="1/minute", **client_factory_options)
+        return [
+            client.post("/chat", json=ASK, headers={"X-Forwarded-For": visitor}).status_code
+            for visitor in ("203.0.113.7", "198.51.100.9")
+        ]
+
+    # Behind the proxy (the test client's address): two visitors, one request each.
+    assert statuses({"trusted_proxies": "testclient"}) == [200, 200]
+    # From anyone else the header is ignored: one client, over its limit.
+    assert statuses({}) == [200, 429]

@@ -7,6 +7,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from limits import parse_many
 from pydantic import (
     AliasChoices,
     Field,
@@ -147,6 +148,19 @@ class Settings(BaseSettings):
         validation_alias="TWINSELF_API_KEYS",
         description="Comma-separated keys a client must send (Authorization: Bearer KEY, or "
         "X-API-Key: KEY) to chat, suggest answers and read run states; unset = open.",
+    )
+    rate_limit: str = Field(
+        default="60/minute;1000/day",
+        validation_alias="TWINSELF_RATE_LIMIT",
+        description="Requests each client (its API key, else its address) may make to the "
+        "visitor-facing routes, e.g. 20/minute;300/day; more get 429 with Retry-After. "
+        "Empty turns limits off. Counted per API process.",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        validation_alias="TWINSELF_TRUSTED_PROXIES",
+        description="Comma-separated addresses of your reverse proxies: only their "
+        "X-Forwarded-For names the visitor's address.",
     )
     cors_origins: str = Field(
         default="",
@@ -298,6 +312,20 @@ class Settings(BaseSettings):
         return [
             origin.strip().rstrip("/") for origin in self.cors_origins.split(",") if origin.strip()
         ]
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [proxy.strip() for proxy in self.trusted_proxies.split(",") if proxy.strip()]
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit_parses(cls, value: str) -> str:
+        if value.strip():
+            try:
+                parse_many(value)
+            except ValueError as exc:
+                raise ValueError(f"write limits like 20/minute;300/day ({exc})") from None
+        return value
 
     @field_validator("home", "data_dir", mode="after")
     @classmethod

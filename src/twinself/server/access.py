@@ -1,5 +1,5 @@
-"""Who may call the API: optional keys for the visitor-facing routes, and which web origins'
-pages may call it from a browser (CORS)."""
+"""Who may call the API: per-client rate limits and optional keys for the visitor-facing
+routes, and which web origins' pages may call it from a browser (CORS)."""
 
 from __future__ import annotations
 
@@ -20,15 +20,32 @@ def presented_key(request: Request) -> str:
     return request.headers.get("x-api-key", "").strip()
 
 
+def valid_key(request: Request, keys: tuple[str, ...]) -> str | None:
+    presented = presented_key(request).encode()
+    # Compared with every key, in constant time: no timing tells how much of a key matched.
+    matches = [key for key in keys if hmac.compare_digest(presented, key.encode())]
+    return matches[0] if matches else None
+
+
+async def limit_rate(request: Request, services: ServicesDep) -> None:
+    """A FastAPI dependency, before the key check (so guessing keys is limited too): over
+    TWINSELF_RATE_LIMIT, a 429 with Retry-After, tracked on the chat routes."""
+    limits = services.rate_limits
+    client = limits.client(request, valid_key(request, services.settings.chat_api_keys))
+    wait = limits.retry_after(client)
+    if wait is not None:
+        raise HTTPException(
+            429,
+            f"Too many requests; retry in {wait} s (TWINSELF_RATE_LIMIT).",
+            headers={"Retry-After": str(wait)},
+        )
+
+
 def require_api_key(request: Request, services: ServicesDep) -> None:
     """A FastAPI dependency: with TWINSELF_API_KEYS set, a request without one of them is a
     401 (tracked on the chat routes like any refusal)."""
     keys = services.settings.chat_api_keys
-    if not keys:
-        return
-    presented = presented_key(request).encode()
-    # Compare with every key, in constant time: no timing tells how much of a key matched.
-    if not any(hmac.compare_digest(presented, key.encode()) for key in keys):
+    if keys and valid_key(request, keys) is None:
         raise HTTPException(
             401,
             "A valid API key is needed: send Authorization: Bearer KEY or X-API-Key: KEY.",

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import twinself
 from twinself.config.settings import Settings, load_settings
 from twinself.pipeline.request_recorder import RequestContext
-from twinself.server.access import allow_origins, require_api_key
+from twinself.server.access import allow_origins, limit_rate, require_api_key
 from twinself.server.body_limit import TRACKED_ENDPOINTS, BodyLimitMiddleware
 from twinself.server.http_errors import INTERNAL_ERROR
 from twinself.server.http_metrics import HttpMetricsMiddleware
@@ -44,8 +44,8 @@ def create_app(settings: Settings, services_factory: ServicesFactory = build_ser
     app.add_middleware(HttpMetricsMiddleware)
     allow_origins(app, settings)
     app.include_router(status.router)
-    # The visitor-facing routes: behind TWINSELF_API_KEYS when it is set.
-    visitors = [Depends(require_api_key)]
+    # The visitor-facing routes: rate-limited, and behind TWINSELF_API_KEYS when it is set.
+    visitors = [Depends(limit_rate), Depends(require_api_key)]
     app.include_router(chat.router, dependencies=visitors)
     app.include_router(feedback.router, dependencies=visitors)
 

@@ -19,6 +19,7 @@ from twinself.pipeline.pricing import PriceBook, load_prices
 from twinself.pipeline.request_queue import RequestQueue
 from twinself.pipeline.request_recorder import EvaluationSampling, RequestRecorder
 from twinself.server.active_memory import ActiveMemory, Serving
+from twinself.server.rate_limits import RateLimits
 from twinself.twin.factory import TwinRuntime
 from twinself.twin.twin import Twin
 
@@ -56,6 +57,7 @@ class ServerServices:
     recorder: RequestRecorder
     mlflow: MlflowProbe
     metrics: TwinMetrics
+    rate_limits: RateLimits
     # The outbox's queues; all None when tracking is off.
     requests: RequestQueue | None = None
     feedback: FeedbackQueue | None = None
@@ -121,6 +123,7 @@ def build_services(
         recorder=recorder,
         mlflow=MlflowProbe(settings.resolved_tracking_uri),
         metrics=metrics,
+        rate_limits=RateLimits(settings.rate_limit, settings.trusted_proxy_list),
         requests=requests,
         feedback=feedback,
         evaluations=evaluations,
