@@ -203,6 +203,13 @@ class Settings(BaseSettings):
         description="What you mean to spend a day on the chat model, in USD; served as the "
         "twinself_daily_budget_usd gauge for dashboards and alerts (0 = no budget).",
     )
+    daily_spend_cap_usd: float = Field(
+        default=0.0,
+        ge=0.0,
+        validation_alias="TWINSELF_DAILY_SPEND_CAP_USD",
+        description="Hard stop: once the last 24 hours of chat answers cost this much (USD), "
+        "chat answers 503 until they cost less (0 = no cap; the judge's spend not included).",
+    )
     metrics_host: str = Field(
         default="127.0.0.1",
         validation_alias="TWINSELF_METRICS_HOST",

@@ -73,6 +73,19 @@ class RequestQueue:
         )
         return RequestState(**dict(row)) if row else None
 
+    def spent_since(self, since: float) -> float:
+        """USD the requests recorded since `since` (epoch seconds) cost, shipped or not."""
+        row = (
+            self._outbox.connection()
+            .execute(
+                "SELECT COALESCE(SUM(json_extract(record, '$.metrics.total_cost_usd')), 0) "
+                "FROM requests WHERE created_at >= ?",
+                (since,),
+            )
+            .fetchone()
+        )
+        return float(row[0])
+
     def backlog(self) -> QueueBacklog:
         return queue_backlog(self._outbox.connection(), "requests", self._clock())
 

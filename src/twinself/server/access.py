@@ -41,6 +41,18 @@ async def limit_rate(request: Request, services: ServicesDep) -> None:
         )
 
 
+def enforce_spend_cap(services: ServicesDep) -> None:
+    """A FastAPI dependency of the chat routes: past TWINSELF_DAILY_SPEND_CAP_USD, a 503."""
+    cap = services.spend_cap
+    if cap.exhausted():
+        raise HTTPException(
+            503,
+            f"The twin has spent its daily budget (${cap.cap_usd:.2f} in 24 hours, "
+            "TWINSELF_DAILY_SPEND_CAP_USD); it answers again when the last 24 hours cost less.",
+            headers={"Retry-After": "3600"},
+        )
+
+
 def require_api_key(request: Request, services: ServicesDep) -> None:
     """A FastAPI dependency: with TWINSELF_API_KEYS set, a request without one of them is a
     401 (tracked on the chat routes like any refusal)."""

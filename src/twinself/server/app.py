@@ -14,7 +14,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import twinself
 from twinself.config.settings import Settings, load_settings
 from twinself.pipeline.request_recorder import RequestContext
-from twinself.server.access import allow_origins, limit_rate, require_api_key
+from twinself.server.access import (
+    allow_origins,
+    enforce_spend_cap,
+    limit_rate,
+    require_api_key,
+)
 from twinself.server.body_limit import TRACKED_ENDPOINTS, BodyLimitMiddleware
 from twinself.server.http_errors import INTERNAL_ERROR
 from twinself.server.http_metrics import HttpMetricsMiddleware
@@ -46,7 +51,7 @@ def create_app(settings: Settings, services_factory: ServicesFactory = build_ser
     app.include_router(status.router)
     # The visitor-facing routes: rate-limited, and behind TWINSELF_API_KEYS when it is set.
     visitors = [Depends(limit_rate), Depends(require_api_key)]
-    app.include_router(chat.router, dependencies=visitors)
+    app.include_router(chat.router, dependencies=[*visitors, Depends(enforce_spend_cap)])
     app.include_router(feedback.router, dependencies=visitors)
 
     def track_refusal(request: Request, error_type: str, status: int) -> str:

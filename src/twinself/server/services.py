@@ -16,10 +16,12 @@ from twinself.pipeline.evaluation_queue import EvaluationQueue
 from twinself.pipeline.feedback_queue import FeedbackQueue
 from twinself.pipeline.outbox import Outbox, build_outbox
 from twinself.pipeline.pricing import PriceBook, load_prices
+from twinself.pipeline.records import RequestRecord
 from twinself.pipeline.request_queue import RequestQueue
 from twinself.pipeline.request_recorder import EvaluationSampling, RequestRecorder
 from twinself.server.active_memory import ActiveMemory, Serving
 from twinself.server.rate_limits import RateLimits
+from twinself.server.spend_cap import SpendCap
 from twinself.twin.factory import TwinRuntime
 from twinself.twin.twin import Twin
 
@@ -58,6 +60,7 @@ class ServerServices:
     mlflow: MlflowProbe
     metrics: TwinMetrics
     rate_limits: RateLimits
+    spend_cap: SpendCap
     # The outbox's queues; all None when tracking is off.
     requests: RequestQueue | None = None
     feedback: FeedbackQueue | None = None
@@ -105,12 +108,18 @@ def build_services(
     outbox = build_outbox(settings.home) if settings.tracking_enabled else None
     requests = RequestQueue(outbox) if outbox is not None else None
     sampling = EvaluationSampling(settings.resolved_judge != "none", settings.eval_sample_rate)
+    spend_cap = SpendCap(settings.daily_spend_cap_usd, requests)
+
+    def observe(record: RequestRecord) -> None:
+        spend_cap.observe(record)  # first: a failing metric must not hide a cost from the cap
+        metrics.observe_request(record)
+
     recorder = RequestRecorder(
         requests,
         PriceBook(load_prices(settings.model_prices)),
         runtime.data_version(),
         sampling,
-        observe=metrics.observe_request,
+        observe=observe,
     )
     feedback = FeedbackQueue(outbox) if outbox is not None else None
     evaluations = EvaluationQueue(outbox) if outbox is not None else None
@@ -124,6 +133,7 @@ def build_services(
         mlflow=MlflowProbe(settings.resolved_tracking_uri),
         metrics=metrics,
         rate_limits=RateLimits(settings.rate_limit, settings.trusted_proxy_list),
+        spend_cap=spend_cap,
         requests=requests,
         feedback=feedback,
         evaluations=evaluations,
