@@ -21,8 +21,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from twinself.config.loading import load_settings as load_settings  # commands' import
 from twinself.config.settings import Settings
-from twinself.config.settings import load_settings as load_settings  # commands' import
 from twinself.embedding.embedder import Embedder
 from twinself.embedding.sentence_transformer import build_embedder
 from twinself.errors import TwinselfError

@@ -12,13 +12,10 @@ from pydantic import (
     AliasChoices,
     Field,
     SecretStr,
-    ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from twinself.errors import ConfigurationError
 
 BUNDLED_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
@@ -311,18 +308,15 @@ class Settings(BaseSettings):
 
     @property
     def chat_api_keys(self) -> tuple[str, ...]:
-        raw = self.api_keys.get_secret_value() if self.api_keys else ""
-        return tuple(key.strip() for key in raw.split(",") if key.strip())
+        return tuple(_comma_list(self.api_keys.get_secret_value() if self.api_keys else ""))
 
     @property
     def cors_origin_list(self) -> list[str]:
-        return [
-            origin.strip().rstrip("/") for origin in self.cors_origins.split(",") if origin.strip()
-        ]
+        return [origin.rstrip("/") for origin in _comma_list(self.cors_origins)]
 
     @property
     def trusted_proxy_list(self) -> list[str]:
-        return [proxy.strip() for proxy in self.trusted_proxies.split(",") if proxy.strip()]
+        return _comma_list(self.trusted_proxies)
 
     @field_validator("rate_limit")
     @classmethod
@@ -381,6 +375,10 @@ class Settings(BaseSettings):
         return (self.home / "mlartifacts").as_uri()
 
 
+def _comma_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
 def _documented_name(name: str) -> str:
     """A field's documented (environment) name; other keys (`_env_file`, aliases) as given."""
     field = Settings.model_fields.get(name)
@@ -390,18 +388,3 @@ def _documented_name(name: str) -> str:
     if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
         return alias.choices[0]
     return name
-
-
-def load_settings() -> Settings:
-    """The settings from the environment and `.env`, or a ConfigurationError that names each
-    invalid setting (what every command and each API worker process starts with)."""
-    try:
-        return Settings()
-    except ValidationError as exc:
-        lines = []
-        for error in exc.errors():
-            name = ".".join(str(part) for part in error["loc"]) or "settings"
-            lines.append(f"  {name}: {error['msg']}")
-        raise ConfigurationError(
-            "Invalid configuration (environment or .env):\n" + "\n".join(lines)
-        ) from None

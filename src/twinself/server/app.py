@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import twinself
-from twinself.config.settings import Settings, load_settings
+from twinself.config.loading import load_settings
+from twinself.config.settings import Settings
 from twinself.pipeline.request_recorder import RequestContext
 from twinself.server.access import (
     allow_origins,
