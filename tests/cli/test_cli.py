@@ -14,7 +14,10 @@ from typer.testing import CliRunner
 
 from tests.fakes.gemini_server import FakeGeminiServer
 from tests.support.paths import REPO
+from tests.support.records import make_record
 from twinself.cli.app import app
+from twinself.pipeline.outbox import Outbox
+from twinself.pipeline.request_queue import RequestQueue
 
 runner = CliRunner()
 
@@ -118,6 +121,22 @@ def test_doctor_names_each_problem_with_its_fix(
     assert "FAIL memory: empty" in result.stdout
     assert "fix: Run `twinself rebuild`." in result.stdout
     assert "ok   provider: offline" in result.stdout
+    assert "ok   outbox: none yet" in result.stdout
+
+
+def test_doctor_shows_what_the_outbox_holds_and_how_long(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("TWINSELF_RETENTION_DAYS", "7")
+    outbox = Outbox(Path(env["TWINSELF_HOME"]) / "outbox.sqlite3")
+    RequestQueue(outbox).append(make_record())
+    outbox.close()
+    result = runner.invoke(app, ["doctor"])
+    assert "records, 0 evaluations, 0 suggestions; finished rows deleted after 7 days" in (
+        result.stdout
+    )
+    assert ": 1 records" in result.stdout
 
 
 def test_doctor_reports_a_refused_gemini_key_without_printing_it(

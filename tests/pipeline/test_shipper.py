@@ -32,6 +32,7 @@ from twinself.pipeline.outbox import Outbox
 from twinself.pipeline.request_queue import RequestQueue
 from twinself.pipeline.shipper import (
     IDLE_PROBE_SECONDS,
+    PRUNE_EVERY_SECONDS,
     Shipper,
     ShipperObserver,
     build_shipper,
@@ -236,6 +237,37 @@ def test_an_idle_shipper_asks_mlflow_now_and_then_whether_it_is_up(
     clock.advance(IDLE_PROBE_SECONDS)
     up.run_pass()
     assert sample("twinself_mlflow_reachable") == 1
+
+
+def test_the_shipper_prunes_finished_rows_at_start_then_hourly(
+    sqlite_uri: str,
+    make_sink: SinkFactory,
+    make_shipper: ShipperFactory,
+    request_queue: RequestQueue,
+    outbox: Outbox,
+    clock: FakeClock,
+) -> None:
+    def shipped_long_ago() -> str:
+        record = make_record(created_at=clock() - 3 * 86_400)
+        request_queue.append(record)
+        request_queue.mark_shipped(record.request_id, "run", None)
+        with outbox.transaction() as db:  # shipped two days ago
+            db.execute("UPDATE requests SET shipped_at = ?", (clock() - 2 * 86_400,))
+        return record.request_id
+
+    def kept(request_id: str) -> bool:
+        return request_queue.state(request_id) is not None
+
+    first = shipped_long_ago()
+    shipper = make_shipper(make_sink(sqlite_uri), retention_days=1.0)
+    shipper.run_pass()
+    assert not kept(first)
+    second = shipped_long_ago()
+    shipper.run_pass()
+    assert kept(second)  # within the hour: not again
+    clock.advance(PRUNE_EVERY_SECONDS)
+    shipper.run_pass()
+    assert not kept(second)
 
 
 def test_feedback_attaches_to_the_trace_once_its_request_ships(

@@ -172,6 +172,7 @@ def test_health_root_docs_and_unknown_run(client: TestClient) -> None:
     assert health["provider"] == "offline" and health["bot_name"] == "Maya Lindqvist"
     assert health["data_version"].startswith("data-")
     assert health["backlog"]["records_pending"] == 0
+    assert health["outbox_bytes"] > 0 and health["retention_days"] == 14
     root = client.get("/").json()
     assert root["docs"] == "/docs" and "chat" in root["endpoints"]
     assert client.get("/docs").status_code == 200

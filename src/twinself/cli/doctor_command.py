@@ -178,6 +178,31 @@ def _check_judge(ctx: Context) -> Check:
     return Check("judge", True, f"{kind} judge {judge.name} answered in {seconds:.1f}s")
 
 
+def _check_outbox(ctx: Context) -> Check:
+    path = ctx.settings.home / "outbox.sqlite3"
+    if not path.exists():
+        return Check("outbox", True, "none yet (made by the first request)")
+    from twinself.pipeline.outbox import Outbox
+    from twinself.pipeline.retention import outbox_bytes
+
+    outbox = Outbox(path)
+    try:
+        size = outbox_bytes(outbox)
+        counts = {
+            table: int(outbox.connection().execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+            for table in ("requests", "evaluation_jobs", "feedback")
+        }
+    finally:
+        outbox.close()
+    days = ctx.settings.retention_days
+    kept = f"finished rows deleted after {days:g} days" if days else "kept for ever"
+    detail = (
+        f"{size / 1e6:.1f} MB: {counts['requests']} records, {counts['evaluation_jobs']} "
+        f"evaluations, {counts['feedback']} suggestions; {kept} (TWINSELF_RETENTION_DAYS)"
+    )
+    return Check("outbox", True, detail)
+
+
 def _unused_encoder() -> Embedder:
     raise AssertionError("an LLM judge needs no embedding model")
 
@@ -190,6 +215,7 @@ CHECKS: list[Callable[[Context], Check]] = [
     _check_freshness,
     _check_provider,
     _check_judge,
+    _check_outbox,
 ]
 
 

@@ -229,6 +229,13 @@ class Settings(BaseSettings):
         description="Where the evaluation worker serves its Prometheus metrics "
         "(on TWINSELF_METRICS_HOST); 0 turns them off.",
     )
+    retention_days: float = Field(
+        default=14.0,
+        ge=0,
+        validation_alias="TWINSELF_RETENTION_DAYS",
+        description="Finished outbox rows (shipped records, logged evaluations, merged "
+        "suggestions) older than this are deleted by the shipper; 0 keeps them all.",
+    )
     shipper_batch_size: int = Field(default=50, ge=1, validation_alias="TWINSELF_SHIPPER_BATCH")
     shipper_poll_seconds: float = Field(
         default=0.5, gt=0, validation_alias="TWINSELF_SHIPPER_POLL_SECONDS"

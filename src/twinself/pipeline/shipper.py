@@ -29,6 +29,7 @@ from twinself.pipeline.feedback_queue import Feedback, FeedbackQueue
 from twinself.pipeline.mlflow_sink import build_run_sink
 from twinself.pipeline.outbox import Outbox, build_outbox
 from twinself.pipeline.request_queue import PendingRequest, RequestQueue
+from twinself.pipeline.retention import prune
 from twinself.pipeline.run_sink import RunSink, SinkRejected, SinkUnavailable
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ logger = logging.getLogger(__name__)
 # An idle shipper calls MLflow on no pass; it asks whether MLflow is up this often instead, so
 # twinself_mlflow_reachable (and its alert) does not wait for the next visitor to go stale.
 IDLE_PROBE_SECONDS = 30.0
+# How often the shipper deletes finished rows older than the retention (pipeline.retention).
+PRUNE_EVERY_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class Shipper:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
         observer: ShipperObserver | None = None,
+        retention_days: float = 0.0,
     ) -> None:
         self.outbox = outbox
         self.requests = RequestQueue(outbox, clock)
@@ -89,6 +93,8 @@ class Shipper:
         self._observer = observer
         self._clock = clock
         self._last_contact = clock()  # the worker checks the connection as it starts
+        self._retention_days = retention_days
+        self._next_prune_at = clock()  # at start, then every PRUNE_EVERY_SECONDS
         self._stop = threading.Event()
         self._outage_passes = 0  # consecutive passes cut short by SinkUnavailable
 
@@ -109,6 +115,8 @@ class Shipper:
             self._last_contact = self._clock()
         elif self._clock() - self._last_contact >= IDLE_PROBE_SECONDS:
             self._probe()
+        if self._retention_days > 0 and self._clock() >= self._next_prune_at:
+            self._prune()
         if outage is not None:
             self._outage_passes += 1
             if self._outage_passes == 1:
@@ -135,6 +143,21 @@ class Shipper:
             self._observer.ship_failed("unavailable")
         if called_mlflow:
             self._observer.mlflow_reached(outage is None)
+
+    def _prune(self) -> None:
+        self._next_prune_at = self._clock() + PRUNE_EVERY_SECONDS
+        pruned = prune(self.outbox, self._retention_days, self._clock())
+        if pruned.requests or pruned.evaluations or pruned.feedback:
+            logger.info(
+                "Deleted %d record(s), %d evaluation(s), %d suggestion(s) finished more than "
+                "%g days ago; the outbox went from %d to %d bytes",
+                pruned.requests,
+                pruned.evaluations,
+                pruned.feedback,
+                self._retention_days,
+                pruned.bytes_before,
+                pruned.bytes_after,
+            )
 
     def _probe(self) -> None:
         self._last_contact = self._clock()
@@ -306,4 +329,5 @@ def build_shipper(settings: Settings, observer: ShipperObserver | None = None) -
         batch_size=settings.shipper_batch_size,
         poll_seconds=settings.shipper_poll_seconds,
         observer=observer,
+        retention_days=settings.retention_days,
     )

@@ -10,6 +10,7 @@ from prometheus_client.exposition import choose_encoder
 from starlette.concurrency import run_in_threadpool
 
 import twinself
+from twinself.pipeline.retention import outbox_bytes
 from twinself.redaction import redact
 from twinself.server.access import require_api_key
 from twinself.server.deps import ServicesDep
@@ -85,6 +86,9 @@ async def health(services: ServicesDep) -> dict[str, Any]:
                 evaluations.oldest_waiting_age_seconds if evaluations else None
             ),
         },
+        # What the outbox holds on disk; the shipper deletes finished rows after this.
+        "outbox_bytes": outbox_bytes(services.outbox) if services.outbox is not None else 0,
+        "retention_days": settings.retention_days,
     }
 
 
