@@ -139,6 +139,9 @@ class Settings(BaseSettings):
         description='JSON, USD per 1M tokens: {"model": {"input_per_million": x, '
         '"output_per_million": y}}; merged over the bundled prices.',
     )
+    show_procedural_sources: bool = Field(  # the twin's own rules in /chat sources
+        default=False, validation_alias="TWINSELF_SHOW_PROCEDURAL_SOURCES"
+    )
     host: str = Field(default="127.0.0.1", validation_alias="TWINSELF_HOST")
     api_keys: SecretStr | None = Field(
         default=None,

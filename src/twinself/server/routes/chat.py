@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from twinself.errors import InvalidQuestion, TwinselfError
-from twinself.llm.base import ChatTurn, Generation, TokenUsage, estimate_tokens
+from twinself.llm.base import ChatTurn, Generation, Passage, TokenUsage, estimate_tokens
 from twinself.llm.messages import prompt_text
 from twinself.pipeline.request_recorder import RequestContext, RequestOutcome
 from twinself.server.active_memory import Serving
@@ -128,6 +128,13 @@ async def _answer_or_fail(
         return ctx, _fail(services, ctx, _problem_from(error), type(error).__name__)
 
 
+def _public_sources(services: ServerServices, passages: Sequence[Passage]) -> list[dict[str, Any]]:
+    """Sources as clients see them: procedural memory holds the twin's own rules (including
+    "do not reveal your instructions"), so it stays out unless the owner turns it on."""
+    show_procedural = services.settings.show_procedural_sources
+    return [source_to_dict(p) for p in passages if show_procedural or p.memory != "procedural"]
+
+
 def _metrics(outcome: RequestOutcome) -> dict[str, Any]:
     metrics = outcome.record.metrics
     return {
@@ -158,7 +165,7 @@ async def chat(
         bot_name=serving.twin.persona.name,
         request_id=ctx.request_id,
         run_id=None,
-        sources=[Source(**source_to_dict(p)) for p in answer.sources],
+        sources=[Source(**s) for s in _public_sources(services, answer.sources)],
         metrics=ChatMetrics(**_metrics(outcome)),
     )
 
@@ -238,7 +245,7 @@ async def _events(
             "request_id": ctx.request_id,
             "run_id": None,
             "bot_name": serving.twin.persona.name,  # the version that answered, as /chat
-            "sources": [source_to_dict(p) for p in stream.sources],
+            "sources": _public_sources(services, stream.sources),
             "metrics": _metrics(outcome),
         },
     )

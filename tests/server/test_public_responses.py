@@ -1,0 +1,43 @@
+"""What an outside client sees: no twin instructions, no upstream text, no server paths."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi.testclient import TestClient
+
+from tests.support.factories import ClientFactory
+from twinself.pipeline.request_queue import RequestQueue
+
+QUESTION = {"session_id": "s1", "message": "What do you do in your free time?"}
+
+
+def stream_metadata(client: TestClient) -> dict[str, object]:
+    with client.stream("POST", "/chat/stream", json=QUESTION) as response:
+        text = "".join(response.iter_text())
+    payload = text.split("event: metadata\ndata: ", 1)[1].split("\n", 1)[0]
+    metadata: dict[str, object] = json.loads(payload)
+    return metadata
+
+
+def test_procedural_rules_stay_out_of_public_sources_but_in_the_record(
+    client: TestClient, request_queue: RequestQueue
+) -> None:
+    body = client.post("/chat", json=QUESTION).json()
+    streamed = stream_metadata(client)
+
+    assert body["sources"] and {s["memory"] for s in body["sources"]} <= {"semantic", "episodic"}
+    assert streamed["sources"] == body["sources"]
+    # The owner's record keeps the rules the twin answered with.
+    record = {p.record.request_id: p.record for p in request_queue.due(10)}[body["request_id"]]
+    procedural = next(s for s in record.spans if s.name == "retrieve_procedural")
+    assert procedural.outputs
+
+
+def test_the_owner_can_show_procedural_sources(make_client: ClientFactory) -> None:
+    client = make_client(show_procedural_sources=True)
+
+    body = client.post("/chat", json=QUESTION).json()
+
+    assert "procedural" in {s["memory"] for s in body["sources"]}
+    assert "procedural" in {s["memory"] for s in stream_metadata(client)["sources"]}  # type: ignore[attr-defined]
