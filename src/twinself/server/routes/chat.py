@@ -92,16 +92,25 @@ def _input_problem(body: ChatRequest, services: ServerServices) -> HttpProblem |
 
 
 def _fail(
-    services: ServerServices, ctx: RequestContext, problem: HttpProblem, error_type: str
+    services: ServerServices,
+    ctx: RequestContext,
+    problem: HttpProblem,
+    error_type: str,
+    message: str | None = None,
 ) -> JSONResponse:
+    """Record the failure with its full message (the owner's run), answer with the problem."""
     llm = services.twin.llm  # for the record only: a provider switch never happens mid-run
-    services.recorder.failed(ctx, error_type, problem.status, llm.name, llm.model, problem.detail)
+    services.recorder.failed(
+        ctx, error_type, problem.status, llm.name, llm.model, message or problem.detail
+    )
     return error_response(problem, ctx.request_id)
 
 
-def _problem_from(error: Exception) -> HttpProblem:
+def _problem_from(error: Exception, request_id: str) -> HttpProblem:
     if not isinstance(error, TwinselfError):
-        logger.error("Unexpected error while answering", exc_info=error)
+        logger.error("Unexpected error while answering %s", request_id, exc_info=error)
+    else:
+        logger.warning("Answering %s failed: %s: %s", request_id, type(error).__name__, error)
     return problem_for(error)
 
 
@@ -125,7 +134,8 @@ async def _answer_or_fail(
     try:
         return ctx, await run_in_threadpool(answer, body.message, _history(body))
     except Exception as error:
-        return ctx, _fail(services, ctx, _problem_from(error), type(error).__name__)
+        problem = _problem_from(error, ctx.request_id)
+        return ctx, _fail(services, ctx, problem, type(error).__name__, str(error))
 
 
 def _public_sources(services: ServerServices, passages: Sequence[Passage]) -> list[dict[str, Any]]:
@@ -224,7 +234,7 @@ async def _events(
         )
         raise
     except Exception as error:
-        problem = _problem_from(error)
+        problem = _problem_from(error, ctx.request_id)
         services.recorder.answered(
             ctx,
             _partial_answer(stream, "".join(produced)),
