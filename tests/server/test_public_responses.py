@@ -7,6 +7,8 @@ import json
 from fastapi.testclient import TestClient
 
 from tests.support.factories import ClientFactory
+from twinself.config.settings import Settings
+from twinself.pipeline.feedback_queue import FeedbackQueue
 from twinself.pipeline.request_queue import RequestQueue
 
 QUESTION = {"session_id": "s1", "message": "What do you do in your free time?"}
@@ -41,3 +43,21 @@ def test_the_owner_can_show_procedural_sources(make_client: ClientFactory) -> No
 
     assert "procedural" in {s["memory"] for s in body["sources"]}
     assert "procedural" in {s["memory"] for s in stream_metadata(client)["sources"]}  # type: ignore[attr-defined]
+
+
+def test_a_suggestion_is_answered_with_a_reference_not_a_server_path(
+    client: TestClient, feedback_queue: FeedbackQueue, server_settings: Settings
+) -> None:
+    response = client.post(
+        "/api/edit-message/suggestion",
+        json={
+            "original_question": "Where do you work?",
+            "original_response": "old",
+            "suggested_response": "better",
+        },
+    )
+
+    assert response.status_code == 200, response.text
+    [stored] = feedback_queue.entries()
+    assert response.json()["saved_to"] == f"feedback/{stored.feedback_id}"
+    assert str(server_settings.home) not in response.text and "sqlite" not in response.text

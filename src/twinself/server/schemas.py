@@ -56,7 +56,8 @@ class SuggestionRequest(BaseModel):
 class SuggestionResponse(BaseModel):
     status: Literal["success"] = "success"
     message: str
-    saved_to: str
+    # TwinSelf's field name; an opaque reference, never a path on the server.
+    saved_to: str = Field(examples=["feedback/42"])
 
 
 class RunState(BaseModel):

@@ -40,5 +40,5 @@ async def suggest_edit(
         message="Suggestion saved; it will be attached to the request's MLflow trace."
         if body.request_id
         else "Suggestion saved.",
-        saved_to=f"{services.outbox.path}#feedback/{feedback_id}",
+        saved_to=f"feedback/{feedback_id}",  # the id `twinself feedback list` shows, no path
     )
