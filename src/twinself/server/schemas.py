@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from twinself.pipeline.records import QualityEvaluation
 
@@ -15,10 +15,13 @@ class ConversationMessage(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    session_id: str = Field(min_length=1, max_length=200)
+    # A client's own token (a uuid, "e2e", "session_1700000000"): it becomes an MLflow tag and
+    # trace metadata, so free text and huge values are refused.
+    session_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
     message: str
     conversation: list[ConversationMessage] = Field(default_factory=list)
-    track_quality: bool = True
+    # Strict: "yes" or 0 are mistakes to report, not to guess at.
+    track_quality: StrictBool = True
 
 
 class Source(BaseModel):
