@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.support.factories import ClientFactory
@@ -61,3 +62,30 @@ def test_a_suggestion_is_answered_with_a_reference_not_a_server_path(
     [stored] = feedback_queue.entries()
     assert response.json()["saved_to"] == f"feedback/{stored.feedback_id}"
     assert str(server_settings.home) not in response.text and "sqlite" not in response.text
+
+
+def test_the_openapi_schema_lists_the_suggestion_endpoints_errors(
+    make_client: ClientFactory,
+) -> None:
+    client = make_client(tracking_enabled=False)
+    app = client.app
+    assert isinstance(app, FastAPI)
+    responses = app.openapi()["paths"]["/api/edit-message/suggestion"]["post"]["responses"]
+    suggestion = {
+        "original_question": "q",
+        "original_response": "a",
+        "suggested_response": "better",
+    }
+
+    empty = client.post(
+        "/api/edit-message/suggestion", json={**suggestion, "original_question": " "}
+    )
+    untracked = client.post("/api/edit-message/suggestion", json=suggestion)
+
+    # Every status the endpoint answers with is in its schema, with the body it sends.
+    for response in (empty, untracked):
+        documented = responses[str(response.status_code)]
+        schema = documented["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/ErrorBody"}
+        assert set(response.json()) <= {"detail", "request_id"}
+    assert (empty.status_code, untracked.status_code) == (400, 503)

@@ -7,12 +7,19 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from twinself.server.deps import ServicesDep
-from twinself.server.schemas import SuggestionRequest, SuggestionResponse
+from twinself.server.schemas import ErrorBody, SuggestionRequest, SuggestionResponse
 
 router = APIRouter(tags=["feedback"])
 
 
-@router.post("/api/edit-message/suggestion", response_model=SuggestionResponse)
+@router.post(
+    "/api/edit-message/suggestion",
+    response_model=SuggestionResponse,
+    responses={
+        400: {"model": ErrorBody, "description": "A field is empty."},
+        503: {"model": ErrorBody, "description": "Tracking is off; nothing is stored."},
+    },
+)
 async def suggest_edit(
     body: SuggestionRequest, services: ServicesDep
 ) -> SuggestionResponse | JSONResponse:
