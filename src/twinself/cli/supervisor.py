@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 from twinself.backoff import backoff_delay
@@ -33,6 +34,37 @@ def _die_with_parent() -> Callable[[], None] | None:
     return set_death_signal
 
 
+class RestartBackoff:
+    """How long to wait before restarting a child that exited. The delay doubles with each
+    crash in a row, up to `max_seconds`; a child that ran `healthy_after_seconds` or more
+    before it exited starts the sequence over: one crash after a healthy day waits ~1 s."""
+
+    def __init__(
+        self,
+        base_seconds: float,
+        max_seconds: float,
+        healthy_after_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._base = base_seconds
+        self._max = max_seconds
+        self._healthy_after = healthy_after_seconds
+        self._clock = clock
+        self._jitter = jitter
+        self._started = clock()
+        self.crashes_in_a_row = 0
+
+    def child_started(self) -> None:
+        self._started = self._clock()
+
+    def delay_after_exit(self) -> float:
+        if self._clock() - self._started >= self._healthy_after:
+            self.crashes_in_a_row = 0
+        self.crashes_in_a_row += 1
+        return backoff_delay(self.crashes_in_a_row, self._base, self._max, self._jitter())
+
+
 class ProcessSupervisor:
     def __init__(
         self,
@@ -42,6 +74,8 @@ class ProcessSupervisor:
         without_env: Sequence[str] = (),
         max_backoff_seconds: float = 30.0,
         stop_timeout_seconds: float = 10.0,
+        healthy_after_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._command = list(command)
         # The child's own additions and removals; None inherits this process's environment
@@ -49,12 +83,12 @@ class ProcessSupervisor:
         self._extra_env = dict(extra_env or {})
         self._without_env = tuple(without_env)
         self._name = name
-        self._max_backoff = max_backoff_seconds
+        self._backoff = RestartBackoff(1.0, max_backoff_seconds, healthy_after_seconds, clock)
         self._stop_timeout = stop_timeout_seconds
         self._stopping = threading.Event()
         self._process: subprocess.Popen[bytes] | None = None
         self._thread = threading.Thread(target=self._run, name=f"supervise-{name}", daemon=True)
-        self.restarts = 0
+        self.restarts = 0  # in all; the backoff counts only crashes in a row
 
     def start(self) -> None:
         self._thread.start()
@@ -64,12 +98,19 @@ class ProcessSupervisor:
             self._process = subprocess.Popen(
                 self._command, env=self._environment(), preexec_fn=_die_with_parent()
             )
+            self._backoff.child_started()
             code = self._process.wait()
             if self._stopping.is_set():
                 return
             self.restarts += 1
-            delay = backoff_delay(self.restarts, 1.0, self._max_backoff, random.random())
-            logger.warning("%s exited with code %s; restarting in %.1fs", self._name, code, delay)
+            delay = self._backoff.delay_after_exit()
+            logger.warning(
+                "%s exited with code %s (%d in a row); restarting in %.1fs",
+                self._name,
+                code,
+                self._backoff.crashes_in_a_row,
+                delay,
+            )
             self._stopping.wait(delay)
 
     def _environment(self) -> dict[str, str] | None:
