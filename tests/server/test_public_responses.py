@@ -6,12 +6,14 @@ import json
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from tests.support.factories import ClientFactory
 from twinself.config.settings import Settings
 from twinself.pipeline.feedback_queue import FeedbackQueue
 from twinself.pipeline.request_queue import RequestQueue
 
+SUGGESTION = "/api/edit-message/suggestion"
 QUESTION = {"session_id": "s1", "message": "What do you do in your free time?"}
 
 
@@ -67,25 +69,23 @@ def test_a_suggestion_is_answered_with_a_reference_not_a_server_path(
 def test_the_openapi_schema_lists_the_suggestion_endpoints_errors(
     make_client: ClientFactory,
 ) -> None:
-    client = make_client(tracking_enabled=False)
-    app = client.app
+    untracked_client = make_client(tracking_enabled=False, max_body_bytes=1000)
+    keyed_client = make_client(api_keys=SecretStr("owner-key"))
+    app = untracked_client.app
     assert isinstance(app, FastAPI)
-    responses = app.openapi()["paths"]["/api/edit-message/suggestion"]["post"]["responses"]
-    suggestion = {
-        "original_question": "q",
-        "original_response": "a",
-        "suggested_response": "better",
-    }
+    responses = app.openapi()["paths"][SUGGESTION]["post"]["responses"]
+    suggestion = {"original_question": "q", "original_response": "a", "suggested_response": "b"}
 
-    empty = client.post(
-        "/api/edit-message/suggestion", json={**suggestion, "original_question": " "}
-    )
-    untracked = client.post("/api/edit-message/suggestion", json=suggestion)
+    answered = [
+        untracked_client.post(SUGGESTION, json={**suggestion, "original_question": " "}),
+        untracked_client.post(SUGGESTION, json={**suggestion, "suggested_response": "b" * 2000}),
+        untracked_client.post(SUGGESTION, json=suggestion),
+        keyed_client.post(SUGGESTION, json=suggestion),
+    ]
 
+    assert [r.status_code for r in answered] == [400, 413, 503, 401]
     # Every status the endpoint answers with is in its schema, with the body it sends.
-    for response in (empty, untracked):
-        documented = responses[str(response.status_code)]
-        schema = documented["content"]["application/json"]["schema"]
-        assert schema == {"$ref": "#/components/schemas/ErrorBody"}
-        assert set(response.json()) <= {"detail", "request_id"}
-    assert (empty.status_code, untracked.status_code) == (400, 503)
+    for status in [*(str(r.status_code) for r in answered), "429"]:
+        schema = responses[status]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/ErrorBody"}, status
+    assert all(set(r.json()) <= {"detail", "request_id"} for r in answered)

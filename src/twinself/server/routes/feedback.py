@@ -16,7 +16,10 @@ router = APIRouter(tags=["feedback"])
     "/api/edit-message/suggestion",
     response_model=SuggestionResponse,
     responses={
-        400: {"model": ErrorBody, "description": "A field is empty."},
+        400: {"model": ErrorBody, "description": "A field is empty, or the body is not JSON."},
+        401: {"model": ErrorBody, "description": "TWINSELF_API_KEYS is set; no valid key."},
+        413: {"model": ErrorBody, "description": "The body is over TWINSELF_MAX_BODY_BYTES."},
+        429: {"model": ErrorBody, "description": "Over TWINSELF_RATE_LIMIT; see Retry-After."},
         503: {"model": ErrorBody, "description": "Tracking is off; nothing is stored."},
     },
 )
