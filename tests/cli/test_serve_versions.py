@@ -65,6 +65,7 @@ def test_serve_follows_a_build_and_a_rollback_under_traffic(
             "TWINSELF_LLM_PROVIDER": "offline",
             "TWINSELF_PORT": str(api_port),
             "EVAL_JUDGE": "none",
+            "TWINSELF_RATE_LIMIT": "",  # a traffic loop from one address, on purpose
         }
 
         def twinself(*args: str) -> None:

@@ -276,9 +276,12 @@ def doctor() -> None:
                 result = Check(check.__name__.removeprefix("_check_"), False, str(exc))
             failed += not result.ok
             mark = "[green]ok  [/]" if result.ok else "[red]FAIL[/]"
-            console.print(f"{mark} {result.name}: {result.detail}", highlight=False)
+            # soft_wrap: a long detail stays one line, for grep and for the terminal's own wrap.
+            console.print(
+                f"{mark} {result.name}: {result.detail}", highlight=False, soft_wrap=True
+            )
             if result.fix:
-                console.print(f"     fix: {result.fix}", highlight=False)
+                console.print(f"     fix: {result.fix}", highlight=False, soft_wrap=True)
     finally:
         if ctx.store is not None:
             ctx.store.close()
