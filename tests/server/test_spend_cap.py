@@ -9,7 +9,8 @@ from tests.support.factories import ClientFactory
 from tests.support.records import make_record
 from twinself.pipeline.outbox import Outbox
 from twinself.pipeline.request_queue import RequestQueue
-from twinself.server.spend_cap import DAY_SECONDS, SpendCap
+from twinself.pipeline.retention import DAY_SECONDS
+from twinself.server.spend_cap import SpendCap
 
 ASK = {"session_id": "s", "message": "Where do you work?"}
 

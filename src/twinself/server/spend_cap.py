@@ -13,8 +13,7 @@ from collections.abc import Callable
 
 from twinself.pipeline.records import RequestRecord
 from twinself.pipeline.request_queue import RequestQueue
-
-DAY_SECONDS = 86_400.0
+from twinself.pipeline.retention import DAY_SECONDS
 
 
 class SpendCap:
