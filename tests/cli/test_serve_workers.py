@@ -101,6 +101,9 @@ def test_two_workers_count_every_request_once_whichever_answers_the_scrape(
                 per_process = chats_per_process(metrics_dir)
                 if sum(1 for count in per_process.values() if count > 0) >= 2:
                     break
+        # A request is counted as its response ends: the last may land just after the client
+        # has it. Then the count must be exact, never more.
+        wait_until(lambda: sum(chats_per_process(metrics_dir).values()) >= sent, 10, "every count")
         per_process = chats_per_process(metrics_dir)
         assert len(per_process) == 2, per_process  # the two workers', the stale file gone
         assert all(count > 0 for count in per_process.values()), per_process
