@@ -58,6 +58,18 @@ def multiprocess_directory() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
+def cost_counter(registry: CollectorRegistry) -> Counter:
+    """`twinself_cost_usd_total{purpose, gen_ai_request_model}`: the API counts chat, the
+    evaluator its judge; one name, so a query sums them, and Prometheus tells them by job."""
+    return Counter(
+        "twinself_cost_usd",
+        "Spend in USD by purpose (chat: the answers; judge: the evaluator's LLM judge, as "
+        "DeepEval prices it) and model.",
+        ["purpose", "gen_ai_request_model"],
+        registry=registry,
+    )
+
+
 class BuildInfoCollector(Collector):
     """`twinself_build_info{...} 1`, read at scrape time from what the answering process
     serves. Not an Info (multiprocess mode has none) nor a file-backed gauge, whose every past
@@ -133,12 +145,7 @@ class TwinMetrics:
             ["kind", "gen_ai_provider_name"],
             registry=registry,
         )
-        self.cost = Counter(
-            "twinself_cost_usd",
-            "Spend in USD by purpose (chat; judge in the evaluator) and model.",
-            ["purpose", "gen_ai_request_model"],
-            registry=registry,
-        )
+        self.cost = cost_counter(registry)
         self.feedback_received = Counter(
             "twinself_feedback_received",
             "Suggested answers received.",

@@ -12,6 +12,7 @@ import logging
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
 from twinself.evaluation.results import METRIC_NAMES, EvaluationResult
+from twinself.monitoring.metrics import cost_counter
 
 logger = logging.getLogger(__name__)
 
@@ -47,15 +48,7 @@ class EvaluatorMetrics:
             buckets=LAG_BUCKETS,
             registry=registry,
         )
-        # The API's twinself_cost_usd_total{purpose="chat"} has this name; Prometheus tells
-        # the two processes apart by job.
-        self.cost = Counter(
-            "twinself_cost_usd",
-            "Spend in USD by purpose (judge: the evaluator's LLM judge, as DeepEval prices it) "
-            "and model.",
-            ["purpose", "gen_ai_request_model"],
-            registry=registry,
-        )
+        self.cost = cost_counter(registry)
         if judge is not None:
             self.expect_judge(judge)
 

@@ -21,10 +21,11 @@ from twinself.server.access import (
     limit_rate,
     require_api_key,
 )
-from twinself.server.body_limit import TRACKED_ENDPOINTS, BodyLimitMiddleware
+from twinself.server.body_limit import BodyLimitMiddleware
 from twinself.server.http_errors import INTERNAL_ERROR
 from twinself.server.http_metrics import HttpMetricsMiddleware
 from twinself.server.routes import chat, feedback, status
+from twinself.server.routes.chat import TRACKED_ENDPOINTS
 from twinself.server.services import ServerServices, build_services
 
 ServicesFactory = Callable[[Settings], ServerServices]

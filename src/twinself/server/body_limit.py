@@ -11,10 +11,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from twinself.pipeline.request_recorder import RequestContext
 from twinself.server.http_errors import HttpProblem, error_response
+from twinself.server.routes.chat import TRACKED_ENDPOINTS
 from twinself.server.services import ServerServices
-
-# Paths whose every request becomes a run, and the endpoint name their records carry.
-TRACKED_ENDPOINTS = {"/chat": "chat", "/chat/stream": "chat_stream"}
 
 
 class BodyLimitMiddleware:

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from twinself.pipeline.trace_ids import trace_id_for
+from twinself.server.routes.chat import TRACKED_ENDPOINTS
 
 UNMATCHED = "unmatched"  # 404s for any path share one label
-TRACKED_PREFIX = "/chat"  # every request to these routes becomes a run and a trace
 
 
 class HttpMetricsMiddleware:
@@ -47,7 +47,7 @@ class HttpMetricsMiddleware:
             if services is not None:  # not before the lifespan built them
                 route = _route_template(scope)
                 elapsed = self._clock() - started
-                trace_id = trace_id_for(request_id) if route.startswith(TRACKED_PREFIX) else None
+                trace_id = trace_id_for(request_id) if route in TRACKED_ENDPOINTS else None
                 services.metrics.observe_http(route, scope["method"], status, elapsed, trace_id)
 
 

@@ -33,6 +33,8 @@ from twinself.twin.twin import TwinAnswer, TwinStream, source_to_dict
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["chat"])
+# The routes whose every request becomes a run, by path, with the endpoint name it records.
+TRACKED_ENDPOINTS = {"/chat": "chat", "/chat/stream": "chat_stream"}
 
 T = TypeVar("T")
 CLIENT_CLOSED_REQUEST = 499  # nginx's code: the client went away before the answer ended
@@ -165,7 +167,9 @@ async def chat(
 ) -> ChatResponse | JSONResponse:
     serving = services.serving()  # this request answers from one memory version throughout
     answer_with = serving.twin.answer
-    ctx, answer = await _answer_or_fail(request, services, body, "chat", serving, answer_with)
+    ctx, answer = await _answer_or_fail(
+        request, services, body, TRACKED_ENDPOINTS["/chat"], serving, answer_with
+    )
     if isinstance(answer, JSONResponse):
         return answer
     outcome = services.recorder.answered(ctx, answer, track_quality=body.track_quality)
@@ -276,7 +280,7 @@ async def chat_stream(
     # Retrieval and opening the model's stream happen here, so their errors get a status code.
     serving = services.serving()
     ctx, stream = await _answer_or_fail(
-        request, services, body, "chat_stream", serving, serving.twin.stream
+        request, services, body, TRACKED_ENDPOINTS["/chat/stream"], serving, serving.twin.stream
     )
     if isinstance(stream, JSONResponse):
         return stream
