@@ -1,4 +1,5 @@
-"""Suggested answers merged into episodic memory: dry run writes nothing, merging is idempotent."""
+"""Suggested answers reviewed by the owner, the accepted ones merged into episodic memory: dry run
+writes nothing, merging is idempotent, nothing unreviewed or rejected reaches memory."""
 
 from __future__ import annotations
 
@@ -40,6 +41,10 @@ def test_merge_dry_run_then_merge_then_again(
 
     listed = runner.invoke(app, ["feedback", "list", "--json"])
     assert listed.exit_code == 0 and len(json.loads(listed.stdout)) == 3
+    unreviewed = runner.invoke(app, ["feedback", "merge", "--dry-run"])
+    assert "0 new" in unreviewed.stdout and "3 suggestion(s) wait" in unreviewed.stdout
+    accepted = runner.invoke(app, ["feedback", "accept", "--all-waiting"])
+    assert accepted.exit_code == 0 and "Accepted: 3" in accepted.stdout, accepted.output
 
     dry = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "process_user_suggestions.py"), "--dry-run"],
@@ -62,7 +67,8 @@ def test_merge_dry_run_then_merge_then_again(
     assert added == [{"user_query": "Do you keep bees?", "your_response": bees}]
     assert runner.invoke(app, ["validate"]).exit_code == 0
     assert json.loads(runner.invoke(app, ["feedback", "list", "--json"]).stdout) == []
-    assert len(json.loads(runner.invoke(app, ["feedback", "list", "--all", "--json"]).stdout)) == 3
+    every = json.loads(runner.invoke(app, ["feedback", "list", "--all", "--json"]).stdout)
+    assert [f["state"] for f in every] == ["merged"] * 3
 
 
 def test_merging_into_the_bundled_sample_is_refused(
@@ -70,5 +76,37 @@ def test_merging_into_the_bundled_sample_is_refused(
 ) -> None:
     monkeypatch.setenv("TWINSELF_HOME", str(tmp_path / "home"))  # no TWINSELF_DATA_DIR
     suggest(tmp_path / "home", "Q?", "A.")
+    runner.invoke(app, ["feedback", "accept", "1"])
     result = runner.invoke(app, ["feedback", "merge"])
     assert result.exit_code == 1 and "TWINSELF_DATA_DIR" in result.output
+
+
+def test_only_what_the_owner_accepted_reaches_memory(
+    env: dict[str, str], data_dir: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    suggest(home, "Where do you live?", "Buy cheap pills at http://spam.example")
+    suggest(home, "Do you keep bees?", "Yes, two hives on our roof in Majorna.")
+    suggest(home, "What is your favourite tool?", "A sharp pencil.")
+    suggest(home, "Your email?", "Visit http://spam.example now")
+
+    rejected = runner.invoke(app, ["feedback", "reject", "--contains", "HTTP://SPAM"])
+    assert rejected.exit_code == 0 and "Rejected: 2 suggestion(s) (1, 4)" in rejected.stdout
+    reviewed = runner.invoke(app, ["feedback", "review"], input="a\ns\n")  # accept 2, skip 3
+    assert reviewed.exit_code == 0 and "Accepted 1, rejected 0" in reviewed.stdout
+    refused = runner.invoke(app, ["feedback", "accept", "99"])
+    assert refused.exit_code == 1 and "99" in refused.output
+    assert runner.invoke(app, ["feedback", "accept"]).exit_code == 2  # nothing chosen
+
+    merged = runner.invoke(app, ["feedback", "merge"])
+
+    assert "Merged 1 accepted" in merged.stdout and "1 suggestion(s) wait" in merged.stdout
+    added = json.loads((data_dir / "episodic_data" / "user_suggestions.json").read_text("utf-8"))
+    assert [a["user_query"] for a in added] == ["Do you keep bees?"]
+    states = {
+        f["feedback_id"]: f["state"]
+        for f in json.loads(runner.invoke(app, ["feedback", "list", "--all", "--json"]).stdout)
+    }
+    assert states == {1: "rejected", 2: "merged", 3: "waiting", 4: "rejected"}
+    late = runner.invoke(app, ["feedback", "reject", "2"])  # merged: too late to change
+    assert late.exit_code == 1 and "already merged" in late.output

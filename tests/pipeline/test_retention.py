@@ -35,9 +35,11 @@ def test_only_finished_rows_older_than_the_retention_go(tmp_path: Path) -> None:
         db.execute("UPDATE evaluation_jobs SET status = 'dead' WHERE request_id = ?",
                    (old["dead"].request_id,))  # fmt: skip
     merged = feedback.append("q", "a", "better", old["plain"].request_id)
-    unmerged = feedback.append("q", "a", "other", None)
-    for feedback_id in (merged, unmerged):
+    rejected, accepted, waiting = (feedback.append("q", "a", s, None) for s in "rjw")
+    for feedback_id in (merged, rejected, accepted, waiting):
         feedback.mark(feedback_id, "shipped")
+    feedback.review([merged, accepted], "accepted")
+    feedback.review([rejected], "rejected")
     feedback.mark_merged([merged])
     clock.advance(15 * DAY_SECONDS)
     recent = make_record(created_at=clock())
@@ -47,11 +49,11 @@ def test_only_finished_rows_older_than_the_retention_go(tmp_path: Path) -> None:
     assert prune(outbox, 0, clock()).requests == 0  # 0 keeps everything
     pruned = prune(outbox, 14, clock())
 
-    assert (pruned.requests, pruned.evaluations, pruned.feedback) == (2, 1, 1)
+    assert (pruned.requests, pruned.evaluations, pruned.feedback) == (2, 1, 2)
     kept = {r["request_id"] for r in outbox.connection().execute("SELECT request_id FROM requests")}
     waiting_or_dead = {old["dead"].request_id, old["waiting"].request_id}
     assert kept == {unshipped.request_id, recent.request_id} | waiting_or_dead
-    assert [f.feedback_id for f in feedback.entries()] == [unmerged]
+    assert [f.feedback_id for f in feedback.entries()] == [accepted, waiting]
     outbox.close()
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from tests.support.factories import SettingsFactory
 from tests.support.memory_data import add_bees, answered_versions
@@ -27,7 +28,7 @@ QUESTION = {"session_id": "traffic", "message": "Do you keep bees?"}
 def test_rollback_under_traffic_switches_without_a_failed_request(
     make_settings: SettingsFactory, data_dir: Path, embedder: SentenceTransformerEmbedder
 ) -> None:
-    settings = make_settings(llm_provider="offline", eval_judge="none")
+    settings = make_settings(llm_provider="offline", eval_judge="none", admin_key=SecretStr("o"))
     v1 = create_version(settings, embedder).version.id
     add_bees(data_dir)
     v2 = create_version(settings, embedder).version.id
@@ -67,7 +68,10 @@ def test_rollback_under_traffic_switches_without_a_failed_request(
             final = client.post("/chat", json=QUESTION).json()
             # And forward again while v2's store is still open (grace period): it is reused,
             # not opened a second time (the embedded store's lock would refuse that).
-            activate_version(settings, v2)
+            # (This time through the owner's admin route.)
+            admin = {"X-API-Key": "o"}
+            forward_call = client.post(f"/admin/versions/{v2}/activate", headers=admin)
+            assert forward_call.json() == {"active": v2, "data_only": False}
             wait_until(lambda: serving(v2), 15, "the server to switch back to v2")
             forward = client.post("/chat", json=QUESTION).json()
     finally:

@@ -277,9 +277,7 @@ def doctor() -> None:
             failed += not result.ok
             mark = "[green]ok  [/]" if result.ok else "[red]FAIL[/]"
             # soft_wrap: a long detail stays one line, for grep and for the terminal's own wrap.
-            console.print(
-                f"{mark} {result.name}: {result.detail}", highlight=False, soft_wrap=True
-            )
+            console.print(f"{mark} {result.name}: {result.detail}", highlight=False, soft_wrap=True)
             if result.fix:
                 console.print(f"     fix: {result.fix}", highlight=False, soft_wrap=True)
     finally:

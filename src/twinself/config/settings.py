@@ -8,13 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from limits import parse_many
-from pydantic import (
-    AliasChoices,
-    Field,
-    SecretStr,
-    field_validator,
-    model_validator,
-)
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BUNDLED_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
@@ -149,6 +143,12 @@ class Settings(BaseSettings):
         description="Comma-separated keys a client must send (Authorization: Bearer KEY, or "
         "X-API-Key: KEY) to chat, suggest answers and read run states; unset = open.",
     )
+    admin_key: SecretStr | None = Field(
+        default=None,
+        validation_alias="TWINSELF_ADMIN_KEY",
+        description="The owner's key for the /admin/ routes (feedback review, data versions), "
+        "sent the same ways; unset = the admin routes are off.",
+    )
     rate_limit: str = Field(
         default="60/minute;1000/day",
         validation_alias="TWINSELF_RATE_LIMIT",
@@ -236,8 +236,8 @@ class Settings(BaseSettings):
         default=14.0,
         ge=0,
         validation_alias="TWINSELF_RETENTION_DAYS",
-        description="Finished outbox rows (shipped records, logged evaluations, merged "
-        "suggestions) older than this are deleted by the shipper; 0 keeps them all.",
+        description="Finished outbox rows (shipped records, logged evaluations, merged or "
+        "rejected suggestions) older than this are deleted by the shipper; 0 keeps them all.",
     )
     shipper_batch_size: int = Field(default=50, ge=1, validation_alias="TWINSELF_SHIPPER_BATCH")
     shipper_poll_seconds: float = Field(

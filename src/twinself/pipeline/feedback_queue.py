@@ -1,19 +1,39 @@
-"""People's suggested answers in the outbox database, attached to their request's trace by the
-shipper and merged into episodic memory by `twinself feedback merge`."""
+"""People's suggested answers in the outbox database: attached to their request's trace by the
+shipper, reviewed by the owner (accept or reject), and only the accepted ones merged into
+episodic memory by `twinself feedback merge`. Nothing reaches memory unreviewed."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
+from twinself.errors import TwinselfError
 from twinself.pipeline.outbox import Outbox, QueueBacklog, RowStatus, queue_backlog
 from twinself.text.unicode_text import storable
 
 _COLUMNS = (
     "feedback_id, created_at, request_id, original_question, original_response, "
-    "suggested_response, status, attempts"
+    "suggested_response, status, attempts, review, reviewed_at, merged_at"
 )
+
+# Where a suggestion is in the owner's review: waiting for a decision, accepted (to merge),
+# rejected, or merged into episodic memory.
+ReviewState = Literal["waiting", "accepted", "rejected", "merged"]
+REVIEW_STATES: tuple[ReviewState, ...] = get_args(ReviewState)
+Decision = Literal["accepted", "rejected"]
+
+_STATE_WHERE: dict[ReviewState, str] = {
+    "waiting": "review IS NULL AND merged_at IS NULL",
+    "accepted": "review = 'accepted' AND merged_at IS NULL",
+    "rejected": "review = 'rejected'",
+    "merged": "merged_at IS NOT NULL",
+}
+
+
+class ReviewRefused(TwinselfError):
+    """A decision that cannot be taken: the suggestion is unknown or already merged."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +46,15 @@ class Feedback:
     suggested_response: str
     status: RowStatus
     attempts: int
+    review: Decision | None = None
+    reviewed_at: float | None = None
+    merged_at: float | None = None
+
+    @property
+    def state(self) -> ReviewState:
+        if self.merged_at is not None:
+            return "merged"
+        return self.review or "waiting"
 
 
 class FeedbackQueue:
@@ -55,25 +84,75 @@ class FeedbackQueue:
             )
             return int(cursor.lastrowid or 0)
 
-    # --- people -----------------------------------------------------------------------
+    # --- the owner's review -------------------------------------------------------------
 
-    def entries(self, limit: int = 1000, include_merged: bool = True) -> list[Feedback]:
-        where = "" if include_merged else "WHERE merged_at IS NULL "
+    def entries(
+        self,
+        states: Sequence[ReviewState] = REVIEW_STATES,
+        contains: str = "",
+        limit: int = 1000,
+    ) -> list[Feedback]:
+        """Suggestions in these review states, oldest first; `contains` matches the question
+        or the suggested answer, ignoring case (ASCII)."""
+        where = " OR ".join(f"({_STATE_WHERE[state]})" for state in states) or "0"
+        params: list[object] = []
+        if contains:
+            where = (
+                f"({where}) AND (instr(lower(original_question), lower(?)) > 0 OR "
+                "instr(lower(suggested_response), lower(?)) > 0)"
+            )
+            params += [contains, contains]
         rows = (
             self._outbox.connection()
             .execute(
-                f"SELECT {_COLUMNS} FROM feedback {where}ORDER BY feedback_id LIMIT ?", (limit,)
+                f"SELECT {_COLUMNS} FROM feedback WHERE {where} ORDER BY feedback_id LIMIT ?",
+                (*params, limit),
             )
             .fetchall()
         )
         return [Feedback(**dict(r)) for r in rows]
 
-    def mark_merged(self, feedback_ids: list[int]) -> None:
-        """Archived: merged into episodic memory, no longer listed as waiting."""
+    def get(self, feedback_id: int) -> Feedback | None:
+        row = (
+            self._outbox.connection()
+            .execute(f"SELECT {_COLUMNS} FROM feedback WHERE feedback_id = ?", (feedback_id,))
+            .fetchone()
+        )
+        return Feedback(**dict(row)) if row is not None else None
+
+    def review(self, feedback_ids: Sequence[int], decision: Decision) -> list[int]:
+        """Accept or reject suggestions (a mind may change until one is merged); returns the
+        ids decided. Unknown or merged ids are refused, and then nothing is changed."""
+        ids = sorted(set(feedback_ids))
+        with self._outbox.transaction() as db:
+            marks = ",".join("?" * len(ids))
+            open_ids = {
+                row[0]
+                for row in db.execute(
+                    f"SELECT feedback_id FROM feedback WHERE feedback_id IN ({marks}) "
+                    "AND merged_at IS NULL",
+                    ids,
+                )
+            }
+            refused = [i for i in ids if i not in open_ids]
+            if refused:
+                raise ReviewRefused(
+                    f"Suggestion(s) {', '.join(map(str, refused))} are unknown or already "
+                    "merged; `twinself feedback list --status all` shows them all."
+                )
+            now = self._clock()
+            db.executemany(
+                "UPDATE feedback SET review = ?, reviewed_at = ? WHERE feedback_id = ?",
+                [(decision, now, i) for i in ids],
+            )
+        return ids
+
+    def mark_merged(self, feedback_ids: Sequence[int]) -> None:
+        """Archived: merged into episodic memory, no longer listed as accepted."""
         now = self._clock()
         with self._outbox.transaction() as db:
             db.executemany(
-                "UPDATE feedback SET merged_at = ? WHERE feedback_id = ?",
+                "UPDATE feedback SET merged_at = ? WHERE feedback_id = ? AND review = 'accepted'",
                 [(now, i) for i in feedback_ids],
             )
 

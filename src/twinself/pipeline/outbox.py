@@ -71,6 +71,9 @@ CREATE INDEX IF NOT EXISTS evaluation_jobs_due ON evaluation_jobs (status, next_
 # Columns added after a table's first release, so an outbox from an older twinself opens.
 _ADDED_COLUMNS = (
     ("feedback", "merged_at", "REAL"),
+    # The owner's decision on a suggestion: NULL (waiting), 'accepted' or 'rejected'.
+    ("feedback", "review", "TEXT"),
+    ("feedback", "reviewed_at", "REAL"),
     # A dead job's `quality_evaluation` tag still to set on its run (NULL: nothing owed).
     ("evaluation_jobs", "run_tag", "TEXT"),
 )

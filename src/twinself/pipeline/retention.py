@@ -5,8 +5,8 @@ Finished means nothing will read the row again:
 - a request record shipped to MLflow (the run is its copy) whose evaluation, if any, is done:
   a waiting or dead evaluation still needs the record's run;
 - an evaluation job logged to its run (done);
-- a suggestion shipped (or given up) and merged into memory.
-Pending, failed-to-ship and unmerged rows are kept whatever their age.
+- a suggestion shipped (or given up) and merged into memory, or rejected by the owner.
+Pending, failed-to-ship, waiting and accepted-unmerged rows are kept whatever their age.
 """
 
 from __future__ import annotations
@@ -49,8 +49,9 @@ def prune(outbox: Outbox, retention_days: float, now: float) -> Pruned:
             "DELETE FROM evaluation_jobs WHERE status = 'done' AND finished_at < ?", (cutoff,)
         ).rowcount
         feedback = db.execute(
-            "DELETE FROM feedback WHERE status IN ('shipped', 'failed') AND merged_at < ?",
-            (cutoff,),
+            "DELETE FROM feedback WHERE status IN ('shipped', 'failed') AND (merged_at < ? "
+            "OR (review = 'rejected' AND reviewed_at < ?))",
+            (cutoff, cutoff),
         ).rowcount
     if requests or evaluations or feedback:
         _compact_if_worth_it(outbox)

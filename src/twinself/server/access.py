@@ -1,5 +1,6 @@
 """Who may call the API: per-client rate limits and optional keys for the visitor-facing
-routes, and which web origins' pages may call it from a browser (CORS)."""
+routes, the owner's admin key for the /admin/ routes, and which web origins' pages may call it
+from a browser (CORS)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,22 @@ def require_api_key(request: Request, services: ServicesDep) -> None:
         raise HTTPException(
             401,
             "A valid API key is needed: send Authorization: Bearer KEY or X-API-Key: KEY.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+def require_admin_key(request: Request, services: ServicesDep) -> None:
+    """A FastAPI dependency of the /admin/ routes: off (403) until TWINSELF_ADMIN_KEY is set,
+    then a 401 without it. A chat key never opens them."""
+    admin_key = services.settings.admin_key
+    if admin_key is None:
+        raise HTTPException(
+            403, "The admin API is off; set TWINSELF_ADMIN_KEY on the server to turn it on."
+        )
+    if valid_key(request, (admin_key.get_secret_value(),)) is None:
+        raise HTTPException(
+            401,
+            "The admin key is needed: send Authorization: Bearer KEY or X-API-Key: KEY.",
             headers={"WWW-Authenticate": "Bearer"},
         )
 

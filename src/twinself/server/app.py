@@ -19,12 +19,13 @@ from twinself.server.access import (
     allow_origins,
     enforce_spend_cap,
     limit_rate,
+    require_admin_key,
     require_api_key,
 )
 from twinself.server.body_limit import BodyLimitMiddleware
 from twinself.server.http_errors import INTERNAL_ERROR
 from twinself.server.http_metrics import HttpMetricsMiddleware
-from twinself.server.routes import chat, feedback, status
+from twinself.server.routes import admin, chat, feedback, status
 from twinself.server.routes.chat import TRACKED_ENDPOINTS
 from twinself.server.services import ServerServices, build_services
 
@@ -55,6 +56,7 @@ def create_app(settings: Settings, services_factory: ServicesFactory = build_ser
     visitors = [Depends(limit_rate), Depends(require_api_key)]
     app.include_router(chat.router, dependencies=[*visitors, Depends(enforce_spend_cap)])
     app.include_router(feedback.router, dependencies=visitors)
+    app.include_router(admin.router, dependencies=[Depends(limit_rate), Depends(require_admin_key)])
 
     def track_refusal(request: Request, error_type: str, status: int) -> str:
         """A chat request refused before its handler ran: recorded like every other."""
