@@ -32,6 +32,10 @@ class MemoryNotBuilt(MemoryUnavailable):
     """The store has no memory yet."""
 
 
+class MemoryVersionMissing(MemoryNotBuilt):
+    """The active version's store is gone from disk (deleted or moved)."""
+
+
 class ProviderError(TwinselfError):
     """The language model provider failed."""
 

@@ -73,10 +73,14 @@ def _check_embedder(ctx: Context) -> Check:
 
 def _check_store(ctx: Context) -> Check:
     # The store (and the builder below) load qdrant_client: imported here to keep `--help` fast.
-    from twinself.memory.store import build_vector_store
+    from twinself.memory.store import VERSION_REPAIR, MissingVersionStore, open_version_store
 
     ctx.location = active_location(ctx.settings)
-    ctx.store = build_vector_store(ctx.settings, ctx.location)
+    store = open_version_store(ctx.settings, ctx.location)
+    if isinstance(store, MissingVersionStore):
+        detail = f"the active version {ctx.location.version} has no store at {store.path}"
+        return Check("memory", False, detail, VERSION_REPAIR)
+    ctx.store = store
     counts = {
         m.value: ctx.store.count(collection_name(ctx.settings.user_prefix, m)) for m in MemoryType
     }

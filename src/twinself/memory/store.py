@@ -8,14 +8,18 @@ names are aliases switched to the active version in one atomic alias update.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from qdrant_client import QdrantClient, models
 
 from twinself.config.settings import Settings
-from twinself.errors import MemoryUnavailable
+from twinself.errors import MemoryUnavailable, MemoryVersionMissing
 from twinself.memory.vector_store import ScoredPayload, StoredPoint
 from twinself.memory.versions import MemoryLocation
+
+logger = logging.getLogger(__name__)
 
 
 class QdrantVectorStore:
@@ -218,3 +222,51 @@ def build_vector_store(
             "several processes can share it."
         ) from exc
     return QdrantVectorStore(client, str(path), remote=False)
+
+
+VERSION_REPAIR = (
+    "Restore that folder, or go to another ready version (`twinself versions list`, then "
+    "`twinself versions rollback ID`), or build one with `twinself rebuild --create-version`."
+)
+
+
+class MissingVersionStore:
+    """Stands in for a memory version whose embedded store folder is gone: every read raises
+    MemoryVersionMissing, so a server keeps running (and answers 503) until the owner restores
+    the folder or activates another version, instead of quietly creating an empty store there.
+    """
+
+    def __init__(self, location: MemoryLocation) -> None:
+        self.location = location
+        self.path = str(location.qdrant_path)
+        logger.error(
+            "The active memory version %s has no store at %s; answers are refused with 503. %s",
+            location.version,
+            self.path,
+            VERSION_REPAIR,
+        )
+
+    def _missing(self, *_: object) -> Any:
+        # Clients see no server path; `twinself doctor` shows the owner where and how.
+        raise MemoryVersionMissing(
+            f"The twin's memory version {self.location.version} is missing on the server; "
+            "its owner can repair it (`twinself doctor` says how)."
+        )
+
+    ensure_collection = collection_exists = delete_collection = upsert = _missing
+    delete_sources = search = count = points = stale_aliases = _missing
+
+    def close(self) -> None:
+        pass
+
+
+def open_version_store(
+    settings: Settings, location: MemoryLocation
+) -> QdrantVectorStore | MissingVersionStore:
+    """For readers (the server, ask, chat): a version's store, never created on the way. Only
+    the embedded store has a folder to lose; on a Qdrant server a missing collection is
+    reported by the store itself."""
+    versioned_folder = not settings.qdrant_url and location.version is not None
+    if versioned_folder and not location.qdrant_path.is_dir():
+        return MissingVersionStore(location)
+    return build_vector_store(settings, location)

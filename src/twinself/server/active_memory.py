@@ -13,9 +13,10 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from twinself.config.settings import Settings
-from twinself.memory.store import build_vector_store
+from twinself.memory.store import MissingVersionStore, open_version_store
 from twinself.memory.versions import VersionError, VersionRegistry
 from twinself.twin.factory import TwinRuntime, build_twin
 from twinself.twin.twin import Twin
@@ -81,6 +82,8 @@ class ActiveMemory:
     def refresh(self) -> bool:
         """Switch to the registry's active version if it changed; True if it switched."""
         stamp = self._registry_stamp()
+        if self._restored():
+            return True
         if stamp is None or stamp == self._seen:
             return False
         try:
@@ -107,7 +110,7 @@ class ActiveMemory:
                 reused[1].twin.close()
                 store, owned = reused[1].runtime.store, reused[1].owned
             else:
-                store = build_vector_store(self._settings, location)
+                store = open_version_store(self._settings, location)
             embedder = self._current.runtime.embedder
             runtime = TwinRuntime(self._settings, store, embedder, location)
             twin = build_twin(self._settings, store, embedder, location)
@@ -118,6 +121,24 @@ class ActiveMemory:
         logger.info(
             "Answering from memory version %s (was %s)", serving.data_version, previous.data_version
         )
+        return True
+
+    def _restored(self) -> bool:
+        """The active version's missing folder is back (the owner restored it): open it."""
+        missing = self._current.runtime.store
+        if not isinstance(missing, MissingVersionStore) or not Path(missing.path).is_dir():
+            return False
+        with self._lock:
+            runtime = TwinRuntime.open(self._settings, self._current.runtime.embedder)
+            if isinstance(runtime.store, MissingVersionStore):  # the registry moved meanwhile
+                return False
+            twin = build_twin(self._settings, runtime.store, runtime.embedder, runtime.location)
+            # Nothing to retire: the stand-in holds no files, and no answer came from it.
+            previous, self._current = self._current, Serving(twin, runtime.data_version(), runtime)
+            previous.twin.close()
+            self._prompt_root = runtime.location.prompt_root if runtime.location else None
+            self._seen = self._registry_stamp()
+        logger.info("Memory version %s is back; answering from it", self._current.data_version)
         return True
 
     def _close_expired(self) -> None:

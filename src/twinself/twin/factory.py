@@ -10,7 +10,7 @@ from twinself.embedding.sentence_transformer import build_embedder
 from twinself.llm.factory import build_llm
 from twinself.memory.documents import MemoryType
 from twinself.memory.manifest import ManifestCorrupt, data_version, load_manifest
-from twinself.memory.store import build_vector_store
+from twinself.memory.store import open_version_store
 from twinself.memory.vector_store import VectorStore
 from twinself.memory.versions import MemoryLocation, VersionRegistry, active_location
 from twinself.twin.persona import load_persona
@@ -69,7 +69,7 @@ class TwinRuntime:
             if version is not None
             else active_location(settings)
         )
-        store = build_vector_store(settings, location)
+        store = open_version_store(settings, location)
         return cls(settings, store, embedder, location)
 
     def twin(self) -> Twin:

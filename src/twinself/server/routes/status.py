@@ -10,6 +10,7 @@ from prometheus_client.exposition import choose_encoder
 from starlette.concurrency import run_in_threadpool
 
 import twinself
+from twinself.memory.store import MissingVersionStore
 from twinself.pipeline.retention import outbox_bytes
 from twinself.redaction import redact
 from twinself.server.access import require_api_key
@@ -62,10 +63,13 @@ async def health(services: ServicesDep) -> dict[str, Any]:
     backlog = services.requests.backlog() if services.requests is not None else None
     evaluations = services.evaluations.backlog() if services.evaluations is not None else None
     connected = await run_in_threadpool(services.mlflow.connected)
+    memory_missing = isinstance(services.memory.current.runtime.store, MissingVersionStore)
     return {
         # TwinSelf's clients compare with "healthy". "degraded": answers still work and are
-        # recorded, but MLflow is unreachable, so runs wait in the outbox (see `backlog`).
-        "status": "healthy" if connected else "degraded",
+        # recorded, but MLflow is unreachable, so runs wait in the outbox (see `backlog`);
+        # "unavailable": the active memory version is missing, chat answers 503.
+        "status": "unavailable" if memory_missing else "healthy" if connected else "degraded",
+        "memory": "missing" if memory_missing else "ok",
         "bot_name": services.twin.persona.name,
         "mlflow_uri": redact(settings.resolved_tracking_uri),
         "mlflow_connected": connected,
