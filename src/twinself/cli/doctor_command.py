@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shlex
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +25,9 @@ from twinself.memory.documents import MemoryType, collection_name
 from twinself.memory.validation import validate_data_dir
 from twinself.memory.versions import MemoryLocation, active_location
 from twinself.twin.persona import load_persona
+
+# Below this, an outbox of a busy twin fills the disk within hours.
+MIN_FREE_BYTES = 200_000_000
 
 if TYPE_CHECKING:
     from twinself.memory.vector_store import VectorStore
@@ -200,10 +205,20 @@ def _check_outbox(ctx: Context) -> Check:
         outbox.close()
     days = ctx.settings.retention_days
     kept = f"finished rows deleted after {days:g} days" if days else "kept for ever"
+    free = shutil.disk_usage(path.parent).free
     detail = (
         f"{size / 1e6:.1f} MB: {counts['requests']} records, {counts['evaluation_jobs']} "
-        f"evaluations, {counts['feedback']} suggestions; {kept} (TWINSELF_RETENTION_DAYS)"
+        f"evaluations, {counts['feedback']} suggestions; {kept} (TWINSELF_RETENTION_DAYS); "
+        f"{free / 1e9:.1f} GB free on its disk"
     )
+    if free < MIN_FREE_BYTES or not os.access(path, os.W_OK):
+        return Check(
+            "outbox",
+            False,
+            detail + ("" if os.access(path, os.W_OK) else "; the file is read-only"),
+            "Free disk space under TWINSELF_HOME (or lower TWINSELF_RETENTION_DAYS) and make "
+            "the outbox writable: while it refuses records, chat answers 503.",
+        )
     return Check("outbox", True, detail)
 
 

@@ -151,6 +151,11 @@ class TwinMetrics:
             "Suggested answers received.",
             registry=registry,
         )
+        self.outbox_write_errors = Counter(
+            "twinself_outbox_write_errors",
+            "Request records the outbox refused (disk full, read-only); chat answers 503 then.",
+            registry=registry,
+        )
         self.build_info = BuildInfoCollector()
         self.add_collector(self.build_info)
         self.daily_budget = Gauge(

@@ -104,9 +104,14 @@ class OutboxCorrupt(TwinselfError):
 class Outbox:
     """Thread-safe: one connection per thread, all sharing the WAL database."""
 
-    def __init__(self, path: Path, busy_timeout_ms: int = 10_000) -> None:
+    def __init__(
+        self, path: Path, busy_timeout_ms: int = 10_000, max_pages: int | None = None
+    ) -> None:
         self.path = path
         self._busy_timeout_ms = busy_timeout_ms
+        # SQLite's max_page_count: past it a write fails as on a full disk (SQLITE_FULL). The
+        # tests fill a database this way; it can change while the outbox is open.
+        self.max_pages = max_pages
         self._local = threading.local()
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -143,11 +148,14 @@ class Outbox:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction, taken at once (BEGIN IMMEDIATE) so it never deadlocks."""
         db = self.connection()
+        if self.max_pages is not None:
+            db.execute(f"PRAGMA max_page_count = {int(self.max_pages)}")
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLite has already rolled back after some errors (FULL)
+                db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
 

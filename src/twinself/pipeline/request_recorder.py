@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from twinself.llm.base import Passage, TokenUsage
+from twinself.pipeline.outbox_writes import OutboxWriteGate
 from twinself.pipeline.pricing import Cost, PriceBook
 from twinself.pipeline.records import (
     QUALITY_EVALUATION_TAG,
@@ -54,6 +56,7 @@ class RequestOutcome:
     record: RequestRecord
     cost: Cost
     quality_evaluation: QualityEvaluation = "disabled"
+    lost: bool = False  # tracking is on, but the outbox refused the record
 
 
 @dataclass
@@ -126,9 +129,12 @@ class RequestRecorder:
         data_version: str,
         sampling: EvaluationSampling | None = None,
         observe: Callable[[RequestRecord], None] | None = None,
+        write_gate: OutboxWriteGate | None = None,
     ) -> None:
         """`requests=None` disables tracking (TWINSELF_TRACKING=false), and with it evaluation.
-        `observe` sees every record, tracked or not (the server's live metrics)."""
+        `observe` sees every record, tracked or not (the server's live metrics); `write_gate`
+        learns whether the outbox takes writes."""
+        self.write_gate = write_gate or OutboxWriteGate()
         self._requests = requests
         self._prices = prices
         self.data_version = data_version
@@ -229,9 +235,9 @@ class RequestRecorder:
             job = EvaluationJob(
                 ctx.request_id, ctx.message, answer.response, [p.text for p in answer.sources]
             )
-        if not self._append(record, job):
-            quality = "disabled"
-        return RequestOutcome(record, cost, quality)
+        tracked = self._append(record, job)
+        lost = self._requests is not None and not tracked
+        return RequestOutcome(record, cost, quality if tracked else "disabled", lost)
 
     def failed(
         self,
@@ -258,7 +264,8 @@ class RequestRecorder:
             response="",
             spans=[],
         )
-        self._append(record)
+        # A small refusal record may fit where an answer's does not: it never reopens the gate.
+        self._append(record, answer=False)
         return record
 
     def _record(
@@ -311,7 +318,9 @@ class RequestRecorder:
             error_type=error_type,
         )
 
-    def _append(self, record: RequestRecord, job: EvaluationJob | None = None) -> bool:
+    def _append(
+        self, record: RequestRecord, job: EvaluationJob | None = None, answer: bool = True
+    ) -> bool:
         if self._observe is not None:
             try:
                 self._observe(record)
@@ -321,7 +330,19 @@ class RequestRecorder:
             return False
         try:
             self._requests.append(record, job)
-        except Exception:  # tracking must never fail the answer; the log says what was lost
+        except sqlite3.Error as exc:  # disk full, read-only, I/O: see outbox_writes
+            self.write_gate.failed()
+            logger.error(
+                "Could not record request %s in the outbox (%s): chat answers 503 until it "
+                "takes writes again. Free disk space under TWINSELF_HOME or make the outbox "
+                "writable; `twinself doctor` checks it.",
+                record.request_id,
+                exc,
+            )
+            return False
+        except Exception:  # a record that cannot be serialised: a bug, and the log says so
             logger.exception("Could not record request %s in the outbox", record.request_id)
             return False
+        if answer:
+            self.write_gate.succeeded()
         return True

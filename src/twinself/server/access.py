@@ -10,6 +10,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.middleware.cors import CORSMiddleware
 
 from twinself.config.settings import Settings
+from twinself.pipeline.outbox_writes import OUTBOX_UNWRITABLE
 from twinself.server.deps import ServicesDep
 
 
@@ -52,6 +53,13 @@ def enforce_spend_cap(services: ServicesDep) -> None:
             "TWINSELF_DAILY_SPEND_CAP_USD); it answers again when the last 24 hours cost less.",
             headers={"Retry-After": "3600"},
         )
+
+
+def require_writable_outbox(services: ServicesDep) -> None:
+    """A FastAPI dependency of the chat routes: while the outbox refuses writes, a 503 before
+    any model call (an answer that cannot be recorded is not given; see outbox_writes)."""
+    if services.recorder.enabled and services.recorder.write_gate.blocked():
+        raise HTTPException(503, OUTBOX_UNWRITABLE, headers={"Retry-After": "30"})
 
 
 def require_api_key(request: Request, services: ServicesDep) -> None:

@@ -21,6 +21,7 @@ from twinself.server.access import (
     limit_rate,
     require_admin_key,
     require_api_key,
+    require_writable_outbox,
 )
 from twinself.server.body_limit import BodyLimitMiddleware
 from twinself.server.http_errors import INTERNAL_ERROR
@@ -54,7 +55,8 @@ def create_app(settings: Settings, services_factory: ServicesFactory = build_ser
     app.include_router(status.router)
     # The visitor-facing routes: rate-limited, and behind TWINSELF_API_KEYS when it is set.
     visitors = [Depends(limit_rate), Depends(require_api_key)]
-    app.include_router(chat.router, dependencies=[*visitors, Depends(enforce_spend_cap)])
+    chat_guards = [Depends(enforce_spend_cap), Depends(require_writable_outbox)]
+    app.include_router(chat.router, dependencies=[*visitors, *chat_guards])
     app.include_router(feedback.router, dependencies=visitors)
     app.include_router(admin.router, dependencies=[Depends(limit_rate), Depends(require_admin_key)])
 

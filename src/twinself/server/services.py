@@ -15,6 +15,7 @@ from twinself.monitoring.outbox_metrics import OutboxCollector
 from twinself.pipeline.evaluation_queue import EvaluationQueue
 from twinself.pipeline.feedback_queue import FeedbackQueue
 from twinself.pipeline.outbox import Outbox, build_outbox
+from twinself.pipeline.outbox_writes import OutboxWriteGate
 from twinself.pipeline.pricing import PriceBook, load_prices
 from twinself.pipeline.records import RequestRecord
 from twinself.pipeline.request_queue import RequestQueue
@@ -93,10 +94,15 @@ class ServerServices:
 
 
 def build_services(
-    settings: Settings, runtime: TwinRuntime | None = None, metrics: TwinMetrics | None = None
+    settings: Settings,
+    runtime: TwinRuntime | None = None,
+    metrics: TwinMetrics | None = None,
+    outbox: Outbox | None = None,
+    write_gate: OutboxWriteGate | None = None,
 ) -> ServerServices:
     """`runtime` lets a caller (a test, a benchmark) share an already open model and store;
-    `metrics` defaults to a registry of this server's own."""
+    `metrics` defaults to a registry of this server's own; `outbox` and `write_gate` default
+    to the one under TWINSELF_HOME and a gate on the real clock."""
     metrics = metrics or TwinMetrics(CollectorRegistry())
     metrics.daily_budget.set(settings.daily_budget_usd)
     owns_runtime = runtime is None
@@ -105,7 +111,7 @@ def build_services(
     memory.start()
     llm = memory.current.twin.llm
     metrics.expect_provider(llm.name, llm.model)
-    outbox = build_outbox(settings.home) if settings.tracking_enabled else None
+    outbox = (outbox or build_outbox(settings.home)) if settings.tracking_enabled else None
     requests = RequestQueue(outbox) if outbox is not None else None
     sampling = EvaluationSampling(settings.resolved_judge != "none", settings.eval_sample_rate)
     spend_cap = SpendCap(settings.daily_spend_cap_usd, requests)
@@ -120,6 +126,7 @@ def build_services(
         runtime.data_version(),
         sampling,
         observe=observe,
+        write_gate=write_gate or OutboxWriteGate(on_failure=metrics.outbox_write_errors.inc),
     )
     feedback = FeedbackQueue(outbox) if outbox is not None else None
     evaluations = EvaluationQueue(outbox) if outbox is not None else None

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from twinself.errors import InvalidQuestion, TwinselfError
 from twinself.llm.base import ChatTurn, Generation, Passage, TokenUsage, estimate_tokens
 from twinself.llm.messages import prompt_text
+from twinself.pipeline.outbox_writes import OUTBOX_UNWRITABLE
 from twinself.pipeline.request_recorder import RequestContext, RequestOutcome
 from twinself.server.active_memory import Serving
 from twinself.server.deps import ServicesDep
@@ -173,6 +174,8 @@ async def chat(
     if isinstance(answer, JSONResponse):
         return answer
     outcome = services.recorder.answered(ctx, answer, track_quality=body.track_quality)
+    if outcome.lost:  # not recorded, so not given: see pipeline/outbox_writes
+        return error_response(HttpProblem(503, OUTBOX_UNWRITABLE, 30), ctx.request_id)
     return ChatResponse(
         session_id=body.session_id,
         response=answer.response,
@@ -252,6 +255,10 @@ async def _events(
     if stream.answer is None:  # the iterator finished, so the answer exists
         raise RuntimeError("stream finished without an answer")
     outcome = services.recorder.answered(ctx, stream.answer, track_quality=body.track_quality)
+    if outcome.lost:  # the text is out, but the client learns it was not recorded
+        yield sse_event("error", {"detail": OUTBOX_UNWRITABLE, "request_id": ctx.request_id})
+        yield "data: [DONE]\n\n"
+        return
     yield sse_event(
         "metadata",
         {
