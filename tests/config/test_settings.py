@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from pydantic import AliasChoices, ValidationError
+from pydantic import AliasChoices, SecretStr, ValidationError
 
 from twinself.cli.doctor_command import state_left_in
+from twinself.config.loading import secret_values
 from twinself.config.settings import Settings
+from twinself.redaction import redact
 
 DUMP = (
     "import json; from twinself.config.settings import Settings; "
@@ -97,3 +99,18 @@ def test_a_rate_limit_that_does_not_parse_says_how_to_write_one() -> None:
     with pytest.raises(ValidationError, match="20/minute;300/day"):
         Settings(_env_file=None, rate_limit="twenty a minute")  # type: ignore[call-arg]
     assert Settings(_env_file=None, rate_limit="").rate_limit == ""  # type: ignore[call-arg]
+
+
+def test_every_secret_setting_is_known_to_the_redactor() -> None:
+    names = [
+        str(field.validation_alias if isinstance(field.validation_alias, str) else name)
+        for name, field in Settings.model_fields.items()
+        if field.annotation == SecretStr | None
+    ]
+    assert "TWINSELF_ADMIN_KEY" in names and len(names) >= 7
+    values = {name: f"secret-{index}" for index, name in enumerate(names)}
+    values["TWINSELF_API_KEYS"] = "first-key, second-key"
+    found = secret_values(Settings(_env_file=None, **values))  # type: ignore[call-arg]
+    assert set(values.values()) - {"first-key, second-key"} <= set(found)
+    leaked = "refused: key=first-key via https://u:secret-0@host"
+    assert redact(leaked, found) == "refused: key=*** via https://***@host"

@@ -10,7 +10,7 @@ import logging
 import random
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -27,6 +27,7 @@ from twinself.pipeline.records import (
     SpanRecord,
 )
 from twinself.pipeline.request_queue import RequestQueue
+from twinself.redaction import redact
 from twinself.twin.twin import TwinAnswer, source_to_dict
 
 logger = logging.getLogger(__name__)
@@ -130,10 +131,13 @@ class RequestRecorder:
         sampling: EvaluationSampling | None = None,
         observe: Callable[[RequestRecord], None] | None = None,
         write_gate: OutboxWriteGate | None = None,
+        secrets: Sequence[str] = (),
     ) -> None:
         """`requests=None` disables tracking (TWINSELF_TRACKING=false), and with it evaluation.
         `observe` sees every record, tracked or not (the server's live metrics); `write_gate`
-        learns whether the outbox takes writes."""
+        learns whether the outbox takes writes; `secrets` are taken out of recorded error text
+        (a library's own error may quote a request, key and all)."""
+        self._secrets = secrets
         self.write_gate = write_gate or OutboxWriteGate()
         self._requests = requests
         self._prices = prices
@@ -260,7 +264,7 @@ class RequestRecorder:
             provider=provider,
             model=model,
             metrics={},
-            tags={"error_message": message[:250]} if message else {},
+            tags={"error_message": redact(message, self._secrets)[:250]} if message else {},
             response="",
             spans=[],
         )

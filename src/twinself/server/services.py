@@ -9,6 +9,7 @@ import httpx
 from prometheus_client import CollectorRegistry
 
 import twinself
+from twinself.config.loading import secret_values
 from twinself.config.settings import Settings
 from twinself.monitoring.metrics import TwinMetrics
 from twinself.monitoring.outbox_metrics import OutboxCollector
@@ -127,6 +128,7 @@ def build_services(
         sampling,
         observe=observe,
         write_gate=write_gate or OutboxWriteGate(on_failure=metrics.outbox_write_errors.inc),
+        secrets=secret_values(settings),
     )
     feedback = FeedbackQueue(outbox) if outbox is not None else None
     evaluations = EvaluationQueue(outbox) if outbox is not None else None
