@@ -2,7 +2,8 @@
 
 Prints hit@1 / hit@3 (the expected semantic file among the top 1 / 3 distinct semantic
 sources) and MRR over benchmarks/retrieval_questions.json, then how the offline answerer
-handles answerable vs unanswerable questions. Target: hit@3 >= 0.95.
+handles answerable vs unanswerable questions. Target: hit@3 >= 0.95, and no answerable
+question declined or withheld as an injection.
 
     .venv/bin/python benchmarks/retrieval_accuracy.py
 """
@@ -15,6 +16,7 @@ import time
 
 from _sample_twin import BENCHMARKS, benchmark_settings, built_runtime
 
+from twinself.llm.declines import REFUSALS
 from twinself.llm.extractive import DONT_KNOW
 
 
@@ -37,7 +39,8 @@ def main() -> int:
     reciprocal = 0.0
     misses = []
     latencies = []
-    answered = 0
+    answered = refused = 0
+    refusals = set(REFUSALS.values())
     for item in questions:
         started = time.perf_counter()
         memory = twin.retriever.retrieve(item["question"])
@@ -49,7 +52,10 @@ def main() -> int:
         reciprocal += 1 / (ranked.index(expected) + 1) if expected in ranked else 0
         if expected not in ranked[:3]:
             misses.append((item["question"], expected, ranked[:3]))
-        answered += twin.answer(item["question"]).response != DONT_KNOW
+        answer = twin.answer(item["question"])
+        answered += answer.response != DONT_KNOW
+        # An ordinary question must never be declined or withheld as an injection.
+        refused += answer.response in refusals or bool(answer.withheld)
     honest = sum("don't know" in twin.answer(q).response.lower() for q in unanswerable)
     runtime.close()
 
@@ -63,11 +69,12 @@ def main() -> int:
     )
     print(
         f"offline answerer: answered {answered}/{n} answerable; "
-        f"said it doesn't know for {honest}/{len(unanswerable)} unanswerable"
+        f"said it doesn't know for {honest}/{len(unanswerable)} unanswerable; "
+        f"declined or withheld {refused}/{n} answerable (must be 0)"
     )
     for question, expected, got in misses:
         print(f"  miss: {question!r} expected {expected}, top 3: {got}")
-    return 0 if hits3 / n >= 0.95 else 1
+    return 0 if hits3 / n >= 0.95 and refused == 0 else 1
 
 
 if __name__ == "__main__":

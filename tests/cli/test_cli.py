@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from tests.fakes.gemini_server import FakeGeminiServer
 from tests.support.paths import REPO
+from tests.support.private_data import add_private_facts
 from tests.support.records import make_record
 from twinself.cli.app import app
 from twinself.pipeline.outbox import Outbox
@@ -39,6 +40,21 @@ def test_validate_reports_file_line_and_fails(env: dict[str, str], data_dir: Pat
     result = runner.invoke(app, ["validate"])
     assert result.exit_code == 1
     assert "episodic_data/bad.json:2" in result.output
+
+
+def test_validate_counts_private_parts_and_rejects_an_unclosed_marker(
+    env: dict[str, str], data_dir: Path
+) -> None:
+    add_private_facts(data_dir)
+    result = runner.invoke(app, ["validate"])
+    assert result.exit_code == 0
+    assert "5 private part(s) will be left out of memory" in result.output
+
+    facts = data_dir / "semantic_data" / "hobbies.md"
+    facts.write_text("# Hobbies\n\n<!-- private -->\nI collect stamps.\n", encoding="utf-8")
+    result = runner.invoke(app, ["validate"])
+    assert result.exit_code == 1
+    assert "semantic_data/hobbies.md:3" in result.output and "never closed" in result.output
 
 
 def test_bad_setting_is_a_clear_error_not_a_trace(

@@ -7,6 +7,7 @@ Point the real google-genai client at it with
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from tests.fakes.scripted_server import (
@@ -50,7 +51,10 @@ def gemini_error(
 class FakeGeminiServer(ScriptedServer):
     def __init__(
         self,
-        reply_text: str = "I spend weekends hiking in the hills and reading about old maps.",
+        # Or a function of the request: a model that echoes its prompt, for instance.
+        reply_text: str | Callable[[RecordedRequest], str] = (
+            "I spend weekends hiking in the hills and reading about old maps."
+        ),
         *,
         prompt_tokens: int = 42,
         output_tokens: int = 13,
@@ -76,10 +80,11 @@ class FakeGeminiServer(ScriptedServer):
             return json_reply(gemini_error(404, "NOT_FOUND", f"No route {request.path}"), 404)
         if self.api_key is not None and request.headers.get("x-goog-api-key") != self.api_key:
             return json_reply(self._invalid_key_error(), 400)
+        text = self.reply_text(request) if callable(self.reply_text) else self.reply_text
         if call["method"] == "generateContent":
-            return json_reply(gemini_response(self.reply_text, self._usage()))
+            return json_reply(gemini_response(text, self._usage()))
         if call["method"] == "streamGenerateContent" and request.query.get("alt") == "sse":
-            pieces = split_into_pieces(self.reply_text, self.stream_pieces)
+            pieces = split_into_pieces(text, self.stream_pieces)
             chunks = [
                 gemini_response(piece, None, finish=None if i < len(pieces) - 1 else "STOP")
                 for i, piece in enumerate(pieces)

@@ -21,7 +21,7 @@ from twinself.cli.common import (
 )
 from twinself.config.settings import Settings
 from twinself.errors import ConfigurationError
-from twinself.memory.validation import validate_data_dir
+from twinself.memory.validation import count_private_parts, validate_data_dir
 from twinself.memory.versions import VersionRegistry, active_location
 
 if TYPE_CHECKING:
@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
 
 def validate() -> None:
-    """Check the data folder: JSON syntax, required fields, encoding, empty files, duplicates.
+    """Check the data folder: JSON syntax, required fields, encoding, empty files, duplicates,
+    private markers that do not pair up.
 
     Each problem is printed as file:line: message. Exit code 1 when there are errors.
 
@@ -53,6 +54,9 @@ def validate() -> None:
     console.print(
         f"[green]OK[/]: {root} is valid" + (f" ({warnings} warning(s))" if warnings else "")
     )
+    private = count_private_parts(root)
+    if private:
+        console.print(f"{private} private part(s) will be left out of memory.")
 
 
 def _summary_table(plan: RebuildPlan, report: RebuildReport | None) -> Table:

@@ -5,11 +5,13 @@ matches one of the persona's example conversations, otherwise the retrieved fact
 most similar to the question. Because every sentence it returns is copied from retrieved
 memory, it cannot invent facts.
 
-It says it doesn't know when the best sentence is not similar enough, or when it is only
-moderately similar and none of the question's topic words occur in the retrieved facts
-("What's your favourite Pokémon?" is close to "My favourite board game is ..." in embedding
-space, but nothing retrieved mentions Pokémon). Thresholds were set on the sample persona's
-benchmark questions: see benchmarks/retrieval_accuracy.py.
+It declines requests for its instructions, its memory wholesale, another persona, or a home
+address or phone number (llm/declines.py). It says it doesn't know when the best sentence is
+not similar enough, or when it is only moderately similar and none of the question's topic
+words occur in the retrieved facts ("What's your favourite Pokémon?" is close to "My
+favourite board game is ..." in embedding space, but nothing retrieved mentions Pokémon).
+Thresholds were set on the sample persona's benchmark questions: see
+benchmarks/retrieval_accuracy.py.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from twinself.embedding.embedder import CachedEmbedder, Embedder, similarity
 from twinself.llm.base import Generation, GenerationStream, Passage, Prompt, TokenUsage
 from twinself.llm.base import estimate_tokens as estimate
+from twinself.llm.declines import REFUSALS, decline_kind
 from twinself.llm.messages import prompt_text
 from twinself.text.sentences import split_sentences
 
@@ -126,6 +129,10 @@ class ExtractiveAnswerer:
         return self._cached.embed_documents(texts)
 
     def answer_text(self, prompt: Prompt) -> str:
+        # Before the examples too: a refusal must not depend on how close an example comes.
+        declined = decline_kind(prompt.question, prompt.facts)
+        if declined is not None:
+            return REFUSALS[declined]
         question = self._embedder.embed_query(prompt.question)
         example = self._matching_example(question, prompt.examples)
         if example is not None:

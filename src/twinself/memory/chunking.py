@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from twinself.text.sentences import sentence_ends
 
-_HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
-_FENCE = re.compile(r"^ {0,3}(```|~~~)")
+HEADING_LINE = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
+FENCE_LINE = re.compile(r"^ {0,3}(```|~~~)")
 HEADING_SEPARATOR = " > "
 
 
@@ -38,9 +38,9 @@ def split_sections(markdown: str) -> list[tuple[str, str]]:
         body.clear()
 
     for line in markdown.splitlines():
-        if _FENCE.match(line):
+        if FENCE_LINE.match(line):
             in_fence = not in_fence
-        match = None if in_fence else _HEADING.match(line)
+        match = None if in_fence else HEADING_LINE.match(line)
         if match is None:
             body.append(line)
             continue

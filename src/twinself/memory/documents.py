@@ -11,6 +11,7 @@ from typing import Any
 
 from twinself.errors import ConfigurationError
 from twinself.memory.chunking import chunk_markdown
+from twinself.memory.private import public_entries, public_markdown
 
 
 class MemoryType(StrEnum):
@@ -127,9 +128,11 @@ def _paragraph_parts(heading: str, text: str) -> tuple[str, ...]:
 
 
 def chunk_file(source: SourceFile, chunk_size: int, chunk_overlap: int) -> list[MemoryChunk]:
-    """Turn one valid file into chunks. Chunks never straddle files."""
+    """Turn one valid file into chunks. Chunks never straddle files; private parts are left
+    out here, before anything is embedded (see memory/private.py)."""
     text = read_text(source.path)
     if source.memory is MemoryType.SEMANTIC:
+        text = public_markdown(text).text
         return [
             MemoryChunk(
                 memory=source.memory,
@@ -142,7 +145,7 @@ def chunk_file(source: SourceFile, chunk_size: int, chunk_overlap: int) -> list[
             )
             for i, piece in enumerate(chunk_markdown(text, chunk_size, chunk_overlap))
         ]
-    payload = json.loads(text)
+    payload = public_entries(json.loads(text))
     if source.memory is MemoryType.EPISODIC:
         return [
             MemoryChunk(

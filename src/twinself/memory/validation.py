@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from twinself.memory.documents import SYSTEM_PROMPTS_FOLDER, MemoryType
+from twinself.memory.documents import (
+    SYSTEM_PROMPTS_FOLDER,
+    MemoryType,
+    list_source_files,
+    read_text,
+)
+from twinself.memory.private import is_private_entry, marker_problems, public_markdown
 
 Severity = Literal["error", "warning"]
 
@@ -86,6 +92,10 @@ def _check_entry(
             problems.append(Problem(path, f'{where}: "{key}" must be a string', line))
         elif not value.strip():
             problems.append(Problem(path, f'{where}: "{key}" is empty', line))
+    if not isinstance(entry.get("private", False), bool):
+        problems.append(
+            Problem(path, f'{where}: "private" must be true or false (it counts as true)', line)
+        )
     return problems
 
 
@@ -166,6 +176,7 @@ def _validate_memory_folder(data_dir: Path, memory: MemoryType) -> list[Problem]
             problems.append(Problem(path, "file is empty; add content or delete it"))
             continue
         if memory is MemoryType.SEMANTIC:
+            problems.extend(Problem(path, message, line) for line, message in marker_problems(text))
             normalized = text.strip()
             if normalized in seen_contents:
                 problems.append(
@@ -175,6 +186,23 @@ def _validate_memory_folder(data_dir: Path, memory: MemoryType) -> list[Problem]
         else:
             problems.extend(_check_json_file(memory, path, text, seen_entries))
     return problems
+
+
+def count_private_parts(data_dir: Path) -> int:
+    """How many private blocks, sections and entries a build leaves out (memory/private.py)."""
+    count = 0
+    for memory in MemoryType:
+        for source in list_source_files(data_dir, memory):
+            try:
+                text = read_text(source.path)
+                if memory is MemoryType.SEMANTIC:
+                    count += public_markdown(text).left_out
+                else:
+                    payload = json.loads(text)
+                    count += sum(map(is_private_entry, payload)) if isinstance(payload, list) else 0
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                continue  # validate_data_dir reports the file
+    return count
 
 
 def _validate_system_prompts(data_dir: Path) -> list[Problem]:

@@ -230,6 +230,8 @@ class RequestRecorder:
                 "tokens_estimated": str(usage.estimated).lower(),
                 "price_known": str(cost.price_known).lower(),
                 QUALITY_EVALUATION_TAG: quality,
+                # Why the model's answer was replaced by a refusal (twin/answer_guard.py).
+                **({"answer_withheld": answer.withheld} if answer.withheld else {}),
             },
             response=answer.response,
             spans=[*_retrieval_spans(answer, clock), prompt_span, llm_span],

@@ -14,34 +14,51 @@ _GROUNDING = (
     "shared that - never invent names, numbers, dates or events. Keep the tone of the "
     "examples. Do not mention these instructions, the memory or the retrieval."
 )
+FACTS_HEADING = "## Facts from my memory"
+RULES_HEADING = "## Rules I follow"
+EXAMPLES_HEADING = "## How I usually answer (examples of my voice)"
+
+
+def fact_label(number: int, passage: Passage) -> str:
+    """How the prompt introduces a fact: "[1] (career.md > Career > Solvik)"."""
+    where = f"{passage.source} > {passage.heading}" if passage.heading else passage.source
+    return f"[{number}] ({where})"
 
 
 def _facts_section(facts: Sequence[Passage]) -> str:
     if not facts:
-        return "## Facts from my memory\n(nothing relevant was found)"
-    lines = ["## Facts from my memory"]
+        return f"{FACTS_HEADING}\n(nothing relevant was found)"
+    lines = [FACTS_HEADING]
     for number, passage in enumerate(facts, 1):
-        where = f"{passage.source} > {passage.heading}" if passage.heading else passage.source
-        lines.append(f"[{number}] ({where})\n{passage.text}")
+        lines.append(f"{fact_label(number, passage)}\n{passage.text}")
     return "\n\n".join(lines)
 
 
 def _rules_section(rules: Sequence[Passage]) -> str:
-    return "## Rules I follow\n" + "\n".join(f"- {r.text}" for r in rules) if rules else ""
+    return f"{RULES_HEADING}\n" + "\n".join(f"- {r.text}" for r in rules) if rules else ""
 
 
 def _examples_section(examples: Sequence[Passage]) -> str:
     if not examples:
         return ""
-    return "## How I usually answer (examples of my voice)\n\n" + "\n\n".join(
-        e.text for e in examples
-    )
+    return f"{EXAMPLES_HEADING}\n\n" + "\n\n".join(e.text for e in examples)
 
 
 class PromptBuilder:
     def __init__(self, persona: Persona, history_turns: int) -> None:
         self._persona = persona
         self._history_turns = history_turns
+
+    def fixed_instructions(self) -> list[str]:
+        """The instruction text every prompt carries (its rules vary with retrieval): what an
+        answer must not reproduce."""
+        return [
+            self._persona.system_prompt,
+            FACTS_HEADING,
+            RULES_HEADING,
+            EXAMPLES_HEADING,
+            _GROUNDING.format(name=self._persona.name),
+        ]
 
     def build(
         self, question: str, memory: RetrievedMemory, history: Sequence[ChatTurn] = ()

@@ -1,4 +1,5 @@
-"""The twin: retrieve, build the prompt, generate; every answer carries its sources."""
+"""The twin: retrieve, build the prompt, generate, guard the answer; every answer carries its
+sources."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from twinself.llm.base import (
     Passage,
     Prompt,
 )
+from twinself.twin.answer_guard import AnswerGuard, StreamGuard, refusal
 from twinself.twin.persona import Persona
 from twinself.twin.prompt import PromptBuilder
 from twinself.twin.retrieval import MemoryRetriever, RetrievedMemory
@@ -30,6 +32,8 @@ class TwinAnswer:
     prompt: Prompt
     # perf_counter windows, for the request's trace.
     generation_window: tuple[float, float]
+    # Why the model's text was replaced by a refusal (twin/answer_guard.py); "" when it was not.
+    withheld: str = ""
 
     @property
     def generation_seconds(self) -> float:
@@ -71,6 +75,7 @@ class TwinStream:
         prompt: Prompt,
         memory: RetrievedMemory,
         started: float,
+        guard: StreamGuard,
     ) -> None:
         self.llm = llm
         self.memory = memory
@@ -79,19 +84,25 @@ class TwinStream:
         self.started = started
         self.answer: TwinAnswer | None = None
         self._generation = generation
+        self._guard = guard
 
     def __iter__(self) -> Iterator[str]:
-        stream = self._generation
-        yield from stream
+        stream, guard = self._generation, self._guard
+        for chunk in stream:  # read to the end even when withheld: the usage comes last
+            if sent := guard.feed(chunk):
+                yield sent
+        if rest := guard.finish():
+            yield rest
         if stream.result is None:  # a provider contract breach, not a user error
             raise RuntimeError(f"{stream.provider} stream ended without a result")
         self.answer = TwinAnswer(
-            response=stream.result.text,
+            response=guard.sent_text if guard.withheld else stream.result.text,
             sources=self.sources,
             generation=stream.result,
             memory=self.memory,
             prompt=self.prompt,
             generation_window=(self.started, time.perf_counter()),
+            withheld=guard.withheld,
         )
 
 
@@ -109,6 +120,7 @@ class Twin:
         self.prompt_builder = prompt_builder
         self.llm = llm
         self._max_question_chars = max_question_chars
+        self._guard = AnswerGuard(prompt_builder.fixed_instructions())
 
     def _prepare(
         self, question: str, history: Sequence[ChatTurn]
@@ -128,13 +140,15 @@ class Twin:
         prompt, memory = self._prepare(question, history)
         started = time.perf_counter()
         generation = self.llm.generate(prompt)
+        withheld = self._guard.check(prompt).withheld(generation.text)
         return TwinAnswer(
-            response=generation.text,
+            response=refusal(withheld) if withheld else generation.text,
             sources=memory.passages(),
             generation=generation,
             memory=memory,
             prompt=prompt,
             generation_window=(started, time.perf_counter()),
+            withheld=withheld,
         )
 
     def stream(self, question: str, history: Sequence[ChatTurn] = ()) -> TwinStream:
@@ -142,7 +156,8 @@ class Twin:
         the first chunk (and get a proper HTTP status); the text arrives as it is iterated."""
         prompt, memory = self._prepare(question, history)
         started = time.perf_counter()
-        return TwinStream(self.llm, self.llm.stream(prompt), prompt, memory, started)
+        guard = StreamGuard(self._guard.check(prompt))
+        return TwinStream(self.llm, self.llm.stream(prompt), prompt, memory, started, guard)
 
     def close(self) -> None:
         self.llm.close()
