@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, StrictBool
 
@@ -17,8 +17,13 @@ class ConversationMessage(BaseModel):
 class ChatRequest(BaseModel):
     # A client's own token (a uuid, "e2e", "session_1700000000"): it becomes an MLflow tag and
     # trace metadata, so free text and huge values are refused.
-    session_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
-    message: str
+    session_id: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        examples=["session_1700000000"],
+    )
+    message: str = Field(examples=["Where do you work?"])
     conversation: list[ConversationMessage] = Field(default_factory=list)
     # Strict: "yes" or 0 are mistakes to report, not to guess at.
     track_quality: StrictBool = True
@@ -49,6 +54,17 @@ class ChatResponse(BaseModel):
     metrics: ChatMetrics
 
 
+class StreamMetadata(BaseModel):
+    """/chat/stream's `event: metadata`: what /chat answers besides the text."""
+
+    session_id: str
+    request_id: str
+    run_id: str | None = None
+    bot_name: str
+    sources: list[Source]
+    metrics: ChatMetrics
+
+
 class SuggestionRequest(BaseModel):
     original_question: str
     original_response: str
@@ -75,3 +91,47 @@ class RunState(BaseModel):
 class ErrorBody(BaseModel):
     detail: str
     request_id: str | None = None
+
+
+# What both chat routes answer besides their 200 and FastAPI's 422, so the schema tells
+# clients: refusals before the handler (app.py's dependencies, the body limit) and after.
+CHAT_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in {
+        400: "The body is not UTF-8 JSON, or the message is empty or not valid Unicode.",
+        401: "TWINSELF_API_KEYS is set and no valid key was sent.",
+        413: "The body, the message or the conversation is over its limit.",
+        429: "Over TWINSELF_RATE_LIMIT; Retry-After says when to retry.",
+        502: "The language model provider refused this server's request.",
+        503: "The model or the memory is unavailable, or the daily spend cap is reached; "
+        "see Retry-After.",
+        504: "The language model did not answer in time.",
+    }.items()
+}
+
+
+def _stream_event(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {"event": {"const": name}, "data": data},
+    }
+
+
+def _json_text(model: type[BaseModel]) -> dict[str, Any]:
+    """A string holding `model` as JSON. Its nested models are /chat's (Source,
+    ChatMetrics): already in the schema's components, so referred to there."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    return {"type": "string", "contentMediaType": "application/json", "contentSchema": schema}
+
+
+# One event of /chat/stream, as OpenAPI 3.1 tools read a text/event-stream schema: the text
+# chunks and the closing [DONE] are unnamed ("message") events, then JSON metadata or error.
+STREAM_EVENT = {
+    "oneOf": [
+        _stream_event("message", {"type": "string"}),
+        _stream_event("metadata", _json_text(StreamMetadata)),
+        _stream_event("error", _json_text(ErrorBody)),
+    ]
+}

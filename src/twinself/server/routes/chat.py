@@ -23,10 +23,13 @@ from twinself.server.active_memory import Serving
 from twinself.server.deps import ServicesDep
 from twinself.server.http_errors import HttpProblem, error_response, problem_for
 from twinself.server.schemas import (
+    CHAT_ERROR_RESPONSES,
+    STREAM_EVENT,
     ChatMetrics,
     ChatRequest,
     ChatResponse,
     Source,
+    StreamMetadata,
 )
 from twinself.server.services import ServerServices
 from twinself.text.unicode_text import has_lone_surrogate, storable
@@ -161,7 +164,7 @@ def _metrics(outcome: RequestOutcome) -> dict[str, Any]:
 @router.post(
     "/chat",
     response_model=ChatResponse,
-    responses={400: {}, 413: {}, 422: {}, 502: {}, 503: {}, 504: {}},
+    responses=CHAT_ERROR_RESPONSES,
 )
 async def chat(
     request: Request, body: ChatRequest, services: ServicesDep
@@ -259,24 +262,29 @@ async def _events(
         yield sse_event("error", {"detail": OUTBOX_UNWRITABLE, "request_id": ctx.request_id})
         yield "data: [DONE]\n\n"
         return
-    yield sse_event(
-        "metadata",
-        {
-            "session_id": body.session_id,
-            "request_id": ctx.request_id,
-            "run_id": None,
-            "bot_name": serving.twin.persona.name,  # the version that answered, as /chat
-            "sources": _public_sources(services, stream.sources),
-            "metrics": _metrics(outcome),
-        },
+    metadata = StreamMetadata(
+        session_id=body.session_id,
+        request_id=ctx.request_id,
+        run_id=None,
+        bot_name=serving.twin.persona.name,  # the version that answered, as /chat
+        sources=[Source(**s) for s in _public_sources(services, stream.sources)],
+        metrics=ChatMetrics(**_metrics(outcome)),
     )
+    yield sse_event("metadata", metadata.model_dump(mode="json"))
     yield "data: [DONE]\n\n"
 
 
 @router.post(
     "/chat/stream",
     response_model=None,
-    responses={200: {"content": {"text/event-stream": {}}}, 400: {}, 413: {}, 503: {}},
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "Server-Sent Events, as described above.",
+            "content": {"text/event-stream": {"schema": STREAM_EVENT}},
+        },
+        **CHAT_ERROR_RESPONSES,
+    },
 )
 async def chat_stream(
     request: Request, body: ChatRequest, services: ServicesDep

@@ -15,7 +15,7 @@ from twinself.pipeline.retention import outbox_bytes
 from twinself.redaction import redact
 from twinself.server.access import require_api_key
 from twinself.server.deps import ServicesDep
-from twinself.server.schemas import RunState
+from twinself.server.schemas import ErrorBody, RunState
 
 router = APIRouter(tags=["status"])
 
@@ -44,8 +44,15 @@ async def root(services: ServicesDep) -> dict[str, Any]:
     }
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
-async def metrics(services: ServicesDep, accept: str = Header(default="")) -> Response:
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"application/openmetrics-text": {"schema": {"type": "string"}}}}},
+)
+async def metrics(
+    services: ServicesDep,
+    accept: str = Header(default="", examples=["application/openmetrics-text; version=1.0.0"]),
+) -> Response:
     """Prometheus exposition of the API's metrics (summed over its worker processes when there
     are several); OpenMetrics (with exemplars: the request's trace id, in one process only)
     when the scraper asks for it in Accept."""
@@ -99,7 +106,10 @@ async def health(services: ServicesDep) -> dict[str, Any]:
 @router.get(
     "/runs/{request_id}",
     response_model=RunState,
-    responses={401: {}, 404: {}},
+    responses={
+        401: {"model": ErrorBody, "description": "TWINSELF_API_KEYS is set; no valid key."},
+        404: {"model": ErrorBody, "description": "No request with this id is recorded."},
+    },
     dependencies=[Depends(require_api_key)],
 )
 async def run_state(request_id: str, services: ServicesDep) -> RunState | JSONResponse:
