@@ -25,8 +25,10 @@ from twinself.server.deps import ServicesDep
 from twinself.server.schemas import ErrorBody
 
 _REFUSALS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The body is not UTF-8 JSON."},
     401: {"model": ErrorBody, "description": "No valid TWINSELF_ADMIN_KEY was sent."},
     403: {"model": ErrorBody, "description": "TWINSELF_ADMIN_KEY is not set: admin is off."},
+    413: {"model": ErrorBody, "description": "The body is over TWINSELF_MAX_BODY_BYTES."},
     429: {"model": ErrorBody, "description": "Over TWINSELF_RATE_LIMIT; see Retry-After."},
 }
 router = APIRouter(prefix="/admin", tags=["admin"], responses=_REFUSALS)
