@@ -9,11 +9,12 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from twinself.cli.common import err_console, handle_errors, load_settings
-from twinself.cli.supervisor import ProcessSupervisor
+from twinself.cli.supervisor import ProcessSupervisor, stop_with_parent
 from twinself.config.settings import Settings
 from twinself.errors import ConfigurationError
 from twinself.mlflow_server.local_server import (
@@ -22,6 +23,9 @@ from twinself.mlflow_server.local_server import (
     wait_until_answering,
 )
 from twinself.redaction import redact
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 # How long a starting local MLflow server may take before the workers start anyway.
 MLFLOW_START_SECONDS = 120.0
@@ -51,6 +55,15 @@ def fresh_metrics_directory(settings: Settings) -> Path:
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     return directory
+
+
+def create_api_worker_app() -> FastAPI:
+    """uvicorn's factory in each API worker of `serve --workers N`; the worker stops when
+    `serve` dies, however it dies."""
+    from twinself.server.app import create_app_from_environment
+
+    stop_with_parent()
+    return create_app_from_environment()
 
 
 def serve(
@@ -186,7 +199,7 @@ def serve(
             # included) and write their metrics to files that GET /metrics sums.
             os.environ[MULTIPROC_ENV] = str(fresh_metrics_directory(settings))
             uvicorn.run(
-                "twinself.server.app:create_app_from_environment",
+                "twinself.cli.serve_command:create_api_worker_app",
                 factory=True,
                 workers=api_workers,
                 host=bind_host,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import multiprocessing
+import multiprocessing.connection
 import os
 import random
 import signal
@@ -19,7 +21,9 @@ logger = logging.getLogger(__name__)
 
 
 def _die_with_parent() -> Callable[[], None] | None:
-    """On Linux, have the kernel SIGTERM the child if the supervisor dies, even by kill -9."""
+    """On Linux, have the kernel SIGTERM the child when the supervising thread ends, even by
+    kill -9 of this process: no orphan keeps a worker lock or a port from the next `serve`.
+    Kernel-delivered, it works for any command, also the MLflow server that is not ours."""
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -27,11 +31,32 @@ def _die_with_parent() -> Callable[[], None] | None:
     except OSError:
         return None
     pr_set_pdeathsig = 1
+    parent = os.getpid()
 
-    def set_death_signal() -> None:
+    def set_death_signal() -> None:  # in the child, between fork and exec
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before prctl: no signal will come
+            os.kill(os.getpid(), signal.SIGTERM)
 
     return set_death_signal
+
+
+def stop_with_parent() -> None:
+    """In a process that multiprocessing spawned (uvicorn's API workers under `serve
+    --workers N`): SIGTERM this process, a graceful stop, once its parent is gone. kill -9 of
+    `serve` would otherwise leave the workers answering on its port, and the next `serve`
+    could not bind it. The parent's end of the spawn pipe closes whenever the parent dies, so
+    there is no race with a parent dead before the watch starts, and no polling."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        logger.warning("The serve process (pid %s) is gone; stopping", parent.pid)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="stop-with-parent", daemon=True).start()
 
 
 class RestartBackoff:
