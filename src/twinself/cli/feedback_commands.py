@@ -97,6 +97,7 @@ def _ids(ids: list[int]) -> str:
     return shown + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")
 
 
+_DECISIONS: dict[str, Decision] = {"a": "accepted", "r": "rejected"}
 _IDS = typer.Argument(None, help="Suggestion ids (from `twinself feedback list`).")
 _CONTAINS = typer.Option("", "--contains", help="Every waiting one containing this text.")
 _WAITING = typer.Option(False, "--all-waiting", help="Every suggestion still waiting.")
@@ -142,7 +143,7 @@ def review() -> None:
         answer = typer.prompt("[a]ccept, [r]eject, [s]kip, [q]uit", default="s").strip().lower()
         if answer.startswith("q"):
             break
-        decision: Decision | None = {"a": "accepted", "r": "rejected"}.get(answer[:1])  # type: ignore[assignment]
+        decision = _DECISIONS.get(answer[:1])
         if decision is not None:
             queue.review([item.feedback_id], decision)
             counts[decision] += 1
