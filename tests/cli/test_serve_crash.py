@@ -1,7 +1,7 @@
-"""kill -9 of `twinself serve --workers 2` itself, under traffic: every process it started
-stops with it (two API workers, the shipper, the evaluator), nothing holds a worker lock or
-the port, a restarted serve on the same home works, and every request that got a complete
-answer ends as one MLflow run with its evaluation."""
+"""kill -9 of `twinself serve --workers 2 --mlflow-ui` itself, under traffic: every process it
+started stops with it (two API workers, the shipper, the evaluator, the MLflow server), nothing
+holds a worker lock or a port, a restarted serve on the same home works, and every request
+that got a complete answer ends as one MLflow run with its evaluation."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from tests.fakes.qdrant_rest import QdrantRestServer
-from tests.support.mlflow_process import MlflowServer, runs_of
+from tests.support.mlflow_process import runs_of
 from tests.support.network import free_port
 from tests.support.waiting import answers, wait_until
 from twinself.pipeline.worker_lock import single_worker_lock
@@ -115,8 +115,11 @@ def qdrant() -> Iterator[QdrantRestServer]:
         yield server
 
 
-def start_serve(env: dict[str, str], log: Path, api_workers: int) -> subprocess.Popen[bytes]:
+def start_serve(
+    env: dict[str, str], log: Path, api_workers: int, mlflow_port: int
+) -> subprocess.Popen[bytes]:
     command = [*TWINSELF, "serve", "--workers", str(api_workers)]
+    command += ["--mlflow-ui", "--mlflow-port", str(mlflow_port)]
     with log.open("ab") as output:
         return subprocess.Popen(command, env=env, stdout=output, stderr=output)
 
@@ -127,10 +130,8 @@ def test_kill_9_of_serve_under_traffic_loses_no_answered_request(
     for fact in (data_dir / "semantic_data").iterdir():
         if fact.name not in KEPT_FACTS:
             fact.unlink()
-    home, api_port = tmp_path / "home", free_port()
-    api = f"http://127.0.0.1:{api_port}"
-    mlflow = MlflowServer(tmp_path / "mlflow")
-    mlflow.root.mkdir()
+    home, api_port, mlflow_port = tmp_path / "home", free_port(), free_port()
+    api, mlflow = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{mlflow_port}"
     env = {
         **os.environ,
         "QDRANT_URL": qdrant.url,
@@ -141,25 +142,24 @@ def test_kill_9_of_serve_under_traffic_loses_no_answered_request(
         "TWINSELF_RATE_LIMIT": "",  # four clients on one address
         "TWINSELF_SHIPPER_METRICS_PORT": str(free_port()),
         "TWINSELF_EVALUATOR_METRICS_PORT": str(free_port()),
-        "MLFLOW_TRACKING_URI": mlflow.uri,
         "MLFLOW_EXPERIMENT_NAME": EXPERIMENT,
         "EVAL_JUDGE": "local",
         "EVAL_SAMPLE_RATE": "1.0",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    rebuild = subprocess.Popen([*TWINSELF, "rebuild"], env=env, stdout=subprocess.DEVNULL)
-    mlflow.start()  # meanwhile
-    assert rebuild.wait(300) == 0
+    env.pop("MLFLOW_TRACKING_URI", None)
+    subprocess.run([*TWINSELF, "rebuild"], env=env, check=True, capture_output=True, timeout=300)
     log = tmp_path / "server.log"
-    serve = start_serve(env, log, api_workers=2)
+    serve = start_serve(env, log, 2, mlflow_port)
     restarted: subprocess.Popen[bytes] | None = None
     children: list[psutil.Process] = []
     try:
         wait_until(lambda: answers(f"{api}/health"), 120, "the chat API")
+        wait_until(lambda: answers(f"{mlflow}/health"), 120, "the MLflow server")
         with Traffic(api) as traffic:
             # Killed while clients are mid-request and the shipper has work in hand.
             wait_until(
-                lambda: traffic.count() >= 24 and runs_of(mlflow.uri, EXPERIMENT),
+                lambda: traffic.count() >= 24 and runs_of(mlflow, EXPERIMENT),
                 120,
                 "answers, and the shipper at work",
             )
@@ -171,10 +171,13 @@ def test_kill_9_of_serve_under_traffic_loses_no_answered_request(
         assert sum("spawn_main" in c for c in commands) == 2, commands  # the API workers
         assert any("--no-evaluator" in c for c in commands), commands  # the shipper
         assert any("--no-shipper" in c for c in commands), commands  # the evaluator
+        # MLflow: the `mlflow server` command and the uvicorn process it runs.
+        assert sum("mlflow" in c for c in commands) >= 2, commands
 
         _, alive = psutil.wait_procs(children, timeout=30)
         assert alive == [], f"left running by kill -9 of serve: {[p.cmdline() for p in alive]}"
-        assert not answers(f"{api}/health")  # no orphaned API worker answers on the port
+        # No orphan answers on the ports the restart needs.
+        assert not answers(f"{api}/health") and not answers(f"{mlflow}/health")
         with single_worker_lock(home, "shipper"), single_worker_lock(home, "evaluator"):
             pass  # nor holds a worker's lock
         assert traffic.unexpected == []
@@ -182,19 +185,20 @@ def test_kill_9_of_serve_under_traffic_loses_no_answered_request(
         assert len(answered) == len(traffic.answered) >= 24
 
         # One API process is enough to show the restart works, and starts sooner.
-        restarted = start_serve(env, log, api_workers=1)
+        restarted = start_serve(env, log, 1, mlflow_port)
         wait_until(lambda: answers(f"{api}/health"), 120, "the restarted chat API")
+        wait_until(lambda: answers(f"{mlflow}/health"), 120, "the restarted MLflow server")
 
         def evaluated() -> set[str]:
             return {
                 run.data.tags["request_id"]
-                for run in runs_of(mlflow.uri, EXPERIMENT)
+                for run in runs_of(mlflow, EXPERIMENT)
                 if run.data.tags.get("quality_evaluation") == "evaluated"
                 and "deepeval_faithfulness" in run.data.metrics
             }
 
         wait_until(lambda: answered <= evaluated(), 120, "every answer's run and evaluation")
-        request_ids = [run.data.tags["request_id"] for run in runs_of(mlflow.uri, EXPERIMENT)]
+        request_ids = [run.data.tags["request_id"] for run in runs_of(mlflow, EXPERIMENT)]
         assert len(request_ids) == len(set(request_ids))  # one run each, however interrupted
         assert restarted.poll() is None
     finally:
@@ -205,5 +209,4 @@ def test_kill_9_of_serve_under_traffic_loses_no_answered_request(
         for child in children:  # orphans, when the assertion above failed
             with contextlib.suppress(psutil.NoSuchProcess):
                 child.kill()
-        mlflow.stop()
     assert "already running" not in log.read_text()
