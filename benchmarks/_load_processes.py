@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+from _sample_twin import wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 TWINSELF = [sys.executable, "-m", "twinself.cli"]
@@ -135,15 +136,3 @@ class MemoryWatch:
                 f"{peak:>9.1f}{(last[role] / first[role] - 1) * 100:>+8.1f}%"
                 f"{(last[role] / middle[role] - 1) * 100:>+9.1f}%"
             )
-
-
-def wait_for(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).is_success:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"{url} did not come up in {timeout}s")

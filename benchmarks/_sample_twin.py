@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import socket
 import tempfile
+import time
 from pathlib import Path
+
+import httpx
 
 from twinself.config.settings import Settings, sample_data_dir
 from twinself.memory.builder import build_memory_builder
@@ -39,3 +42,26 @@ def free_port() -> int:
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+# Questions the sample persona answers, for the benchmarks that send traffic.
+QUESTIONS = [
+    "Where do you work?",
+    "What do you do in your free time?",
+    "Where did you study?",
+    "What programming languages do you use?",
+    "Where did you grow up?",
+    "What is your favourite book?",
+]
+
+
+def wait_for(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).is_success:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"{url} did not come up in {timeout}s")

@@ -24,29 +24,8 @@ import time
 from pathlib import Path
 
 import httpx
-from _sample_twin import free_port, percentile
+from _sample_twin import QUESTIONS, free_port, percentile, wait_for
 from mlflow import MlflowClient
-
-QUESTIONS = [
-    "Where do you work?",
-    "What do you do in your free time?",
-    "Where did you study?",
-    "What programming languages do you use?",
-    "Where did you grow up?",
-    "What is your favourite book?",
-]
-
-
-def wait_for(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).is_success:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"{url} did not come up in {timeout}s")
 
 
 class ScoreWatcher:

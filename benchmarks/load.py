@@ -38,19 +38,11 @@ from typing import Any
 
 import httpx
 from _load_processes import MemoryWatch, Serve
-from _sample_twin import free_port, percentile
+from _sample_twin import QUESTIONS, free_port, percentile
 from mlflow import MlflowClient
 
 TWINSELF = [sys.executable, "-m", "twinself.cli"]
 EXPERIMENT = "twinself_production"
-QUESTIONS = [
-    "Where do you work?",
-    "What do you do in your free time?",
-    "Where did you study?",
-    "What programming languages do you use?",
-    "Where did you grow up?",
-    "What is your favourite book?",
-]
 
 
 @dataclass
