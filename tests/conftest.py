@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from tests.support.factories import SettingsFactory
+from tests.support.memory_data import build_runtime
 from twinself.config.settings import Settings, sample_data_dir
 from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder, build_embedder
-from twinself.memory.builder import build_memory_builder
 from twinself.memory.store import QdrantVectorStore, build_vector_store
 from twinself.twin.factory import TwinRuntime
 
@@ -79,10 +79,7 @@ def built_runtime(
         data_dir=sample_data_dir(),
         llm_provider="offline",
     )
-    store = build_vector_store(settings)
-    builder = build_memory_builder(settings)
-    builder.apply(builder.plan(store, embedder.model_name, embedder.dimension), store, embedder)
-    runtime = TwinRuntime(settings, store, embedder)
+    runtime = build_runtime(settings, embedder)
     yield runtime
     runtime.close()
 

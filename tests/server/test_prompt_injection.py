@@ -22,12 +22,11 @@ from pydantic import SecretStr
 
 from tests.fakes.gemini_server import FakeGeminiServer
 from tests.fakes.scripted_server import RecordedRequest
+from tests.support.memory_data import build_runtime
 from tests.support.private_data import add_private_facts, leaked, shrink
 from twinself.config.settings import Settings, sample_data_dir
 from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder
 from twinself.llm.declines import REFUSALS, Decline
-from twinself.memory.builder import build_memory_builder
-from twinself.memory.store import build_vector_store
 from twinself.pipeline.outbox import Outbox
 from twinself.pipeline.request_queue import RequestQueue
 from twinself.server.app import create_app
@@ -82,10 +81,7 @@ def private_runtime(
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, home=root / "home", data_dir=root / "data", llm_provider="offline"
     )
-    store = build_vector_store(settings)
-    builder = build_memory_builder(settings)
-    builder.apply(builder.plan(store, embedder.model_name, embedder.dimension), store, embedder)
-    runtime = TwinRuntime(settings, store, embedder)
+    runtime = build_runtime(settings, embedder)
     yield runtime
     runtime.close()
 

@@ -1,11 +1,17 @@
-"""Edits to a test's private copy of the sample data, and what the outbox recorded about them."""
+"""Edits to a test's private copy of the sample data, what the outbox recorded about them, and
+memory built from a data folder for the tests to read."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from twinself.config.settings import Settings
+from twinself.embedding.embedder import Embedder
+from twinself.memory.builder import build_memory_builder
+from twinself.memory.store import build_vector_store
 from twinself.pipeline.outbox import Outbox
 from twinself.pipeline.request_queue import RequestQueue
+from twinself.twin.factory import TwinRuntime
 
 BEES = "I also keep two beehives on the roof of our building in Majorna since 2021.\n"
 
@@ -27,3 +33,12 @@ def answered_versions(home: Path) -> dict[str, tuple[str, bool]]:
         }
     finally:
         outbox.close()
+
+
+def build_runtime(settings: Settings, embedder: Embedder) -> TwinRuntime:
+    """The settings' data folder built into their home's (unversioned) memory, opened; the
+    caller closes it."""
+    store = build_vector_store(settings)
+    builder = build_memory_builder(settings)
+    builder.apply(builder.plan(store, embedder.model_name, embedder.dimension), store, embedder)
+    return TwinRuntime(settings, store, embedder)

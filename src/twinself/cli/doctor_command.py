@@ -211,11 +211,12 @@ def _check_outbox(ctx: Context) -> Check:
         f"evaluations, {counts['feedback']} suggestions; {kept} (TWINSELF_RETENTION_DAYS); "
         f"{free / 1e9:.1f} GB free on its disk"
     )
-    if free < MIN_FREE_BYTES or not os.access(path, os.W_OK):
+    writable = os.access(path, os.W_OK)
+    if free < MIN_FREE_BYTES or not writable:
         return Check(
             "outbox",
             False,
-            detail + ("" if os.access(path, os.W_OK) else "; the file is read-only"),
+            detail + ("" if writable else "; the file is read-only"),
             "Free disk space under TWINSELF_HOME (or lower TWINSELF_RETENTION_DAYS) and make "
             "the outbox writable: while it refuses records, chat answers 503.",
         )
