@@ -26,9 +26,12 @@ BELOW: dict[str, set[str]] = {
     "monitoring": {
         "config", "text", "embedding", "memory", "llm", "twin", "evaluation", "pipeline",
     },
+    "reporting": {
+        "config", "text", "embedding", "memory", "llm", "twin", "evaluation", "pipeline",
+    },
     "server": {
         "config", "text", "embedding", "memory", "llm", "twin", "evaluation", "pipeline",
-        "monitoring",
+        "monitoring", "reporting",
     },
 }  # fmt: skip
 # Single modules at the package root that every layer may use; they import no layer.

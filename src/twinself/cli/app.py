@@ -42,6 +42,7 @@ def _register_commands() -> None:
         feedback_commands,
         memory_commands,
         monitor_command,
+        report_command,
         serve_command,
         version_commands,
         worker_command,
@@ -56,6 +57,7 @@ def _register_commands() -> None:
     worker_command.register(app)
     monitor_command.register(app)
     version_commands.register(app)
+    report_command.register(app)
 
 
 _register_commands()

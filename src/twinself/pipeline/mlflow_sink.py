@@ -236,11 +236,15 @@ class MlflowRunSink:
         params: dict[str, str],
         metrics: dict[str, float],
         artifacts: dict[str, str],
+        tags: dict[str, str] | None = None,
     ) -> str:
-        """One finished run that is not a request (a question-set evaluation); its run id."""
+        """One finished run that is not a request (a question-set evaluation, a weekly
+        review); its run id."""
         with self._mlflow_errors(f"logging run {run_name}"):
             client = self._clients()[0]
-            run_id = client.create_run(self._resolve_experiment(), run_name=run_name).info.run_id
+            run_id = client.create_run(
+                self._resolve_experiment(), run_name=run_name, tags=tags
+            ).info.run_id
             timestamp = int(time.time() * 1000)
             client.log_batch(
                 run_id,

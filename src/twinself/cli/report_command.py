@@ -1,0 +1,147 @@
+"""`twinself report`: the weekly review of the request runs in MLflow, as one HTML page, a
+table in the terminal (or JSON), and a `weekly_review` run holding the page."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.table import Table
+
+from twinself.cli.common import console, err_console, handle_errors, load_settings
+
+if TYPE_CHECKING:
+    from twinself.reporting.figures import ReportFigures, Slice
+
+
+def report(
+    since: str | None = typer.Option(
+        None, "--since", help="How far back from now: 7d (the default), 24h, 2w."
+    ),
+    first_day: str | None = typer.Option(
+        None, "--from", help="First UTC day, YYYY-MM-DD (instead of --since)."
+    ),
+    last_day: str | None = typer.Option(
+        None, "--to", help="Last UTC day, included (default: today; needs --from)."
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="The HTML file (default: TWINSELF_HOME/reports/weekly-review-FROM_TO.html).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON, no table."),
+    log: bool = typer.Option(
+        True, "--log/--no-log", help="Log the page as a weekly_review run in MLflow."
+    ),
+) -> None:
+    """The weekly review: requests, response time (average, p50, p95), errors, quality trend
+    and pass rates, evaluation coverage, cost per request, tokens and the judge's spend, per
+    day and per data version and model, with the worst-scored answers and the newest feedback.
+    Reads the runs of MLFLOW_EXPERIMENT_NAME; days are UTC.
+
+    Example:
+        twinself report
+        twinself report --from 2026-11-23 --to 2026-11-29 --out review.html
+        twinself report --since 24h --json
+    """
+    from twinself.pipeline.mlflow_sink import build_run_sink
+    from twinself.reporting.mlflow_source import ReportSource
+    from twinself.reporting.period import InvalidPeriod, period_between, period_since
+    from twinself.reporting.weekly_review import build_review, log_review
+
+    now = datetime.now(UTC)
+    if first_day is not None and since is not None:
+        raise InvalidPeriod("Use --since or --from/--to, not both.")
+    if last_day is not None and first_day is None:
+        raise InvalidPeriod("--to needs --from, e.g. --from 2026-11-23 --to 2026-11-29.")
+    period = (
+        period_between(first_day, last_day, now)
+        if first_day is not None
+        else period_since(since or "7d", now)
+    )
+    settings = load_settings()
+    source = ReportSource(settings.resolved_tracking_uri, settings.mlflow_experiment)
+    with err_console.status(f"Reading the runs of '{settings.mlflow_experiment}'..."):
+        review = build_review(source, period, now=now, outbox_path=settings.home / "outbox.sqlite3")
+    if review.html is None:
+        message = (
+            f"No requests in '{settings.mlflow_experiment}' from {period.first_day} to "
+            f"{period.last_day}: nothing to review, no page written. Try a longer period "
+            "(--since 30d), or check MLFLOW_EXPERIMENT_NAME and that the shipper runs."
+        )
+        if as_json:
+            typer.echo(json.dumps({**review.to_json(), "message": message}))
+        else:
+            err_console.print(message, highlight=False)
+        return
+    target = out or settings.home / "reports" / review.file_name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(review.html, encoding="utf-8")
+    run_id = log_review(build_run_sink(settings), review) if log else None
+    if as_json:
+        typer.echo(json.dumps({**review.to_json(), "html": str(target), "run_id": run_id}))
+        return
+    console.print(_days_table(review.figures))
+    console.print(_groups_table(review.figures))
+    err_console.print(f"Weekly review written to {target}", highlight=False, soft_wrap=True)
+    if run_id:
+        err_console.print(
+            f"Logged as MLflow run {run_id} ({source.run_url(run_id) or source.tracking_uri}).",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+_COLUMNS = ("requests", "errors", "avg s", "p50 s", "p95 s", "relevancy", "faithful.",
+            "pass rel/faith", "USD", "USD/request")  # fmt: skip
+
+
+def _cells(s: Slice) -> list[str]:
+    def fixed(value: float | None, digits: int) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    def rate(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0%}"
+
+    q = s.quality
+    return [
+        str(s.requests),
+        str(s.errors),
+        fixed(s.latency.mean, 2),
+        fixed(s.latency.p50, 2),
+        fixed(s.latency.p95, 2),
+        fixed(q.relevancy, 2),
+        fixed(q.faithfulness, 2),
+        f"{rate(q.relevancy_pass_rate)}/{rate(q.faithfulness_pass_rate)}",
+        fixed(s.cost.total_usd, 4),
+        fixed(s.cost.per_request_usd, 6),
+    ]
+
+
+def _days_table(figures: ReportFigures) -> Table:
+    table = Table(title=f"Weekly review {figures.period_start[:10]} to {figures.period_end[:10]}")
+    table.add_column("day")
+    for name in _COLUMNS:
+        table.add_column(name, justify="right")
+    for day in figures.days:
+        table.add_row(day.day, *_cells(day))
+    table.add_row("all", *_cells(figures.total), style="bold", end_section=True)
+    return table
+
+
+def _groups_table(figures: ReportFigures) -> Table:
+    table = Table(title="Per data version and model")
+    table.add_column("data version")
+    table.add_column("model")
+    for name in _COLUMNS:
+        table.add_column(name, justify="right")
+    for group in figures.groups:
+        table.add_row(group.data_version, group.model, *_cells(group))
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(handle_errors(report))
