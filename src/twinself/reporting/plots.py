@@ -4,6 +4,7 @@ figure state and no GUI backend) and returned as SVG text to embed in the page."
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ from matplotlib.typing import RcKeyType
 from twinself.reporting.figures import PASS_MARK, ReportFigures
 
 _SIZE = (7.5, 2.8)
+_METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.DOTALL)
 _STYLE: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",  # text stays text: smaller, searchable, styled by the page's font
     "svg.hashsalt": "twinself-report",  # stable element ids: the same figures, the same file
@@ -32,13 +34,24 @@ def section_plots(figures: ReportFigures) -> dict[str, str]:
     return {
         "requests": _svg(lambda ax: _requests(ax, figures)),
         "latency": _svg(lambda ax: _latency(ax, figures)),
-        "errors": _svg(lambda ax: _errors(ax, figures)),
+        "errors": _svg(lambda ax: _errors(ax, figures), _bars_size(len(figures.errors_by_type))),
         "quality": _svg(lambda ax: _quality(ax, figures)),
-        "coverage": _svg(lambda ax: _coverage(ax, figures)),
+        "coverage": _svg(
+            lambda ax: _coverage(ax, figures), _bars_size(sum(map(bool, figures.coverage.values())))
+        ),
         "cost": _svg(lambda ax: _cost(ax, figures)),
         "comparison": _comparison(figures),
         "worst": _svg(lambda ax: _worst(ax, figures)),
     }
+
+
+def _bars_size(count: int) -> tuple[float, float]:
+    """Horizontal bars: the figure grows with their number, not the other way round."""
+    return (_SIZE[0], min(_SIZE[1], 0.9 + 0.32 * max(count, 1)))
+
+
+def _legend(ax: Axes) -> None:
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False, ncols=4)
 
 
 def _svg(draw: Callable[[Axes], None], size: tuple[float, float] = _SIZE) -> str:
@@ -52,7 +65,8 @@ def _to_svg(figure: Figure) -> str:
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
-    return text[text.index("<svg") :]  # the XML prolog and doctype do not belong inside HTML
+    # The XML prolog, the doctype and the RDF metadata do not belong inside HTML.
+    return _METADATA.sub("", text[text.index("<svg") :], count=1)
 
 
 def _empty(ax: Axes, message: str) -> None:
@@ -72,7 +86,7 @@ def _requests(ax: Axes, figures: ReportFigures) -> None:
     ax.bar(days, answered, color=_BLUE, label="answered")
     ax.bar(days, [d.errors for d in figures.days], bottom=answered, color=_RED, label="errors")
     ax.set_ylabel("requests")
-    ax.legend(loc="upper left", frameon=False)
+    _legend(ax)
     _thin_ticks(ax, days)
 
 
@@ -89,7 +103,7 @@ def _latency(ax: Axes, figures: ReportFigures) -> None:
         ax.plot(days, _nan(values), marker="o", color=color, label=name)
     ax.set_ylabel("seconds")
     ax.set_ylim(bottom=0)
-    ax.legend(loc="upper left", frameon=False, ncols=3)
+    _legend(ax)
     _thin_ticks(ax, days)
 
 
@@ -118,7 +132,7 @@ def _quality(ax: Axes, figures: ReportFigures) -> None:
     ax.axhline(PASS_MARK, color=_RED, linestyle="--", linewidth=1, label=f"pass mark {PASS_MARK}")
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("mean score / pass rate")
-    ax.legend(loc="lower left", frameon=False, ncols=2)
+    _legend(ax)
     _thin_ticks(ax, days)
 
 
@@ -139,14 +153,14 @@ def _cost(ax: Axes, figures: ReportFigures) -> None:
     judge = [d.cost.judge_usd for d in figures.days]
     ax.bar(days, judge, bottom=totals, color=_ORANGE, label="judge (USD)")
     ax.set_ylabel("USD per day")
-    ax.legend(loc="upper left", frameon=False)
+    _legend(ax)
     per_request = ax.twinx()
     per_request.plot(days, _nan([d.cost.per_request_usd for d in figures.days]),
                      color=_RED, marker="o", label="per request")  # fmt: skip
-    per_request.set_ylabel("USD per request")
+    per_request.set_ylabel("USD per request (red)")
+    per_request.ticklabel_format(axis="y", style="plain", useOffset=False)
     per_request.set_ylim(bottom=0)
     per_request.grid(False)
-    per_request.legend(loc="upper right", frameon=False)
     _thin_ticks(ax, days)
 
 
@@ -182,7 +196,7 @@ def _worst(ax: Axes, figures: ReportFigures) -> None:
     ax.set_xticks(range(len(labels)), labels)
     ax.set_xlabel("answer (numbered as in the table)")
     ax.set_ylim(0, 1.05)
-    ax.legend(loc="upper left", frameon=False, ncols=2)
+    _legend(ax)
 
 
 def _nan(values: Sequence[float | None]) -> list[float]:

@@ -1,0 +1,592 @@
+"""`twinself report` on a real MLflow server holding real requests (answered by the app, shipped
+by the shipper, judged by the local judge) and a few hundred synthetic ones over six days and two
+data versions, shipped by the same shipper: the page parses, has a plot per section, and its
+figures are the ones this test computes from the runs it made."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import statistics
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from mlflow import MlflowClient
+from mlflow.entities import Metric, RunTag
+from typer.testing import CliRunner
+
+from tests.support.mlflow_process import MlflowServer
+from tests.support.network import free_port
+from tests.support.records import make_record
+from twinself.cli.app import app
+from twinself.config.settings import Settings
+from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder
+from twinself.evaluation.judges import build_judge
+from twinself.evaluation.results import EvaluationResult, MetricResult
+from twinself.mlflow_server.local_server import use_wal_journal
+from twinself.pipeline.evaluation_worker import build_evaluation_worker
+from twinself.pipeline.mlflow_sink import MlflowRunSink
+from twinself.pipeline.outbox import Outbox
+from twinself.pipeline.records import QUALITY_EVALUATION_TAG, EvaluationOutcome, RequestRecord
+from twinself.pipeline.request_queue import RequestQueue
+from twinself.pipeline.shipper import Shipper, build_shipper
+from twinself.pipeline.trace_ids import trace_id_for
+from twinself.server.app import create_app
+from twinself.server.services import ServerServices, build_services
+from twinself.twin.factory import TwinRuntime
+
+EXPERIMENT = "twinself_production"
+EVIL = "<script>alert('owned')</script> What is your salary?"
+SECTIONS_WITH_PLOTS = (
+    "requests", "latency", "errors", "quality", "coverage", "cost", "comparison", "worst",
+)  # fmt: skip
+QUESTIONS = (
+    "Where do you work?",
+    "What are your hobbies?",
+    "Where did you study?",
+    "Which languages do you speak?",
+    "What is your favourite food?",
+)
+runner = CliRunner()
+
+
+@dataclass(frozen=True)
+class Expected:
+    """One request run as this test made it."""
+
+    day: date
+    data_version: str
+    model: str
+    status: str
+    error_type: str
+    total_seconds: float | None
+    relevancy: float | None
+    faithfulness: float | None
+    cost_usd: float
+    input_tokens: float
+    output_tokens: float
+    judge_usd: float
+
+
+@dataclass
+class Filled:
+    server: MlflowServer
+    home: Path
+    first_day: date
+    last_day: date
+    errors_only_day: date
+    expected: list[Expected]
+    evil_trace_id: str
+    suggestion: str
+
+
+def _synthetic_records(today: date, rng: random.Random) -> list[tuple[RequestRecord, Any]]:
+    """Six days before today, v1 then v2 (and a second model on v2); one day of errors only."""
+    made: list[tuple[RequestRecord, Any]] = []
+    for k in range(6):
+        day = today - timedelta(days=6 - k)
+        midnight = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+        version = "v1_20261101" if k < 3 else "v2_20261120"
+        for j in range(30 + 3 * k):
+            openai = k >= 4 and j % 3 == 0
+            status = "error" if rng.random() < 0.1 else "success"
+            record = make_record(
+                j,
+                status=status,  # type: ignore[arg-type]
+                created_at=midnight + 3600 + j * 13 * 60,
+                input_tokens=rng.randint(200, 900),
+                output_tokens=rng.randint(20, 200),
+                quality_evaluation="evaluating_in_background"
+                if status == "success"
+                else "disabled",
+            )
+            params = {
+                **record.params,
+                "data_version": version,
+                **({"provider": "openai", "model": "gpt-4o-mini"} if openai else {}),
+            }
+            seconds = rng.uniform(0.3, 3.0) * (0.6 if k >= 3 else 1.0)
+            if status == "error":
+                error_type = rng.choice(["ProviderUnavailable", "ProviderQuotaExceeded"])
+                record = replace(
+                    record,
+                    params=params,
+                    metrics={"total_time_seconds": seconds},
+                    error_type=error_type,
+                    tags={**record.tags, "error_type": error_type},
+                )
+                made.append((record, None))
+                continue
+            record = replace(
+                record, params=params, metrics={**record.metrics, "total_time_seconds": seconds}
+            )
+            draw = rng.random()
+            outcome: Any
+            if draw < 0.6:
+                lift = 0.15 if k >= 3 else 0.0
+                outcome = (
+                    min(1.0, rng.uniform(0.3, 0.9) + lift),
+                    min(1.0, rng.uniform(0.4, 0.9) + lift),
+                )
+            elif draw < 0.8:
+                record = replace(record, tags={**record.tags, "quality_evaluation": "not_sampled"})
+                outcome = None
+            else:
+                outcome = "dead_letter" if draw < 0.9 else "failed"
+            made.append((record, outcome))
+    # The worst answer of all, with markup a page must not run.
+    evil = next(i for i, (r, o) in enumerate(made) if isinstance(o, tuple))
+    record = made[evil][0]
+    assert record.root is not None
+    made[evil] = (
+        replace(
+            record,
+            question=EVIL,
+            root=replace(record.root, inputs={"message": EVIL, "session_id": "s"}),
+        ),
+        (0.01, 0.02),
+    )
+    errors_day = today - timedelta(days=8)
+    midnight = datetime(errors_day.year, errors_day.month, errors_day.day, tzinfo=UTC).timestamp()
+    for j in range(3):
+        record = make_record(j, status="error", created_at=midnight + 7200 + j * 60)
+        made.append((replace(record, metrics={"total_time_seconds": 0.2}), None))
+    return made
+
+
+def _expected_of(record: RequestRecord, scores: tuple[float, float] | None) -> Expected:
+    metrics = record.metrics
+    return Expected(
+        day=datetime.fromtimestamp(record.created_at, UTC).date(),
+        data_version=record.params["data_version"],
+        model=f"{record.params['provider']}/{record.params['model']}",
+        status=record.status,
+        error_type=record.error_type,
+        total_seconds=metrics.get("total_time_seconds"),
+        relevancy=scores[0] if scores else None,
+        faithfulness=scores[1] if scores else None,
+        cost_usd=metrics.get("total_cost_usd", 0.0),
+        input_tokens=metrics.get("input_tokens", 0.0),
+        output_tokens=metrics.get("output_tokens", 0.0),
+        judge_usd=0.0002 if scores else 0.0,
+    )
+
+
+def _ship_synthetic(root: Path, sink: MlflowRunSink, made: list[tuple[RequestRecord, Any]]) -> None:
+    outbox = Outbox(root / "synthetic" / "outbox.sqlite3")
+    try:
+        queue = RequestQueue(outbox)
+        client = MlflowClient(sink.tracking_uri)
+        for record, _ in made:
+            queue.append(record)
+        report = Shipper(outbox, sink, batch_size=200, poll_seconds=0.01).drain()
+        assert report.shipped == len(made)
+        for record, outcome in made:
+            state = queue.state(record.request_id)
+            assert state is not None and state.run_id is not None
+            if isinstance(outcome, tuple):
+                result = EvaluationResult(
+                    "local-embedding",
+                    MetricResult(outcome[0], 0.7, "The answer <b>misses</b> the question."),
+                    MetricResult(outcome[1], 0.7, "ok"),
+                    seconds=0.5,
+                    cost_usd=0.0002,
+                )
+                if record.question == EVIL:  # the evaluator's way, assessments on the trace
+                    sink.log_evaluation(state.run_id, state.trace_id, result)
+                else:  # the same run metrics and tags in one call: 10x faster to set up
+                    client.log_batch(
+                        state.run_id,
+                        metrics=[Metric(k, v, 0, 0) for k, v in result.mlflow_metrics().items()],
+                        tags=[
+                            *(RunTag(k, v) for k, v in result.mlflow_tags().items()),
+                            RunTag(QUALITY_EVALUATION_TAG, "evaluated"),
+                        ],
+                    )
+            elif outcome is not None:
+                ended: EvaluationOutcome = outcome
+                sink.end_quality_evaluation(state.run_id, ended)
+    finally:
+        outbox.close()
+
+
+def _real_requests(
+    settings: Settings, runtime: TwinRuntime, embedder: SentenceTransformerEmbedder
+) -> str:
+    """Questions through the app with tracking on; shipped and judged by the real workers."""
+
+    def services(s: Settings) -> ServerServices:
+        return build_services(s, runtime=runtime)
+
+    request_ids = []
+    suggestion = "I work at <i>Solvik</i> in Gothenburg."
+    with TestClient(create_app(settings, services)) as client:
+        for question in QUESTIONS:
+            answer = client.post("/chat", json={"session_id": "review", "message": question})
+            assert answer.status_code == 200, answer.text
+            request_ids.append(answer.json()["request_id"])
+        refused = client.post(
+            "/chat",
+            json={"session_id": "review", "message": "x" * (settings.max_message_chars + 1)},
+        )
+        assert refused.status_code == 413
+        posted = client.post(
+            "/api/edit-message/suggestion",
+            json={
+                "original_question": "Where do you work?",
+                "original_response": "I work somewhere.",
+                "suggested_response": suggestion,
+                "request_id": request_ids[0],
+            },
+        )
+        assert posted.status_code == 200, posted.text
+    shipper = build_shipper(settings)
+    assert shipper.drain().shipped >= 6
+    judge = build_judge(settings, lambda: embedder)
+    assert asyncio.run(build_evaluation_worker(settings, judge).drain()).done == 5
+    return suggestion
+
+
+@pytest.fixture(scope="module")
+def filled(
+    tmp_path_factory: pytest.TempPathFactory,
+    built_runtime: TwinRuntime,
+    embedder: SentenceTransformerEmbedder,
+) -> Iterator[Filled]:
+    root = tmp_path_factory.mktemp("report")
+    with pytest.MonkeyPatch.context() as patch:
+        # The sink sets MLflow's client settings for its process; keep them out of other modules.
+        for name in ("MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+                     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT",
+                     "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"):  # fmt: skip
+            patch.delenv(name, raising=False)
+        server = MlflowServer(root / "mlflow")
+        server.root.mkdir()
+        use_wal_journal(server.root / "mlflow.db")  # as `twinself serve --mlflow-ui` does
+        import time
+
+        t0 = time.perf_counter()
+        server.start()
+        print("server", time.perf_counter() - t0)
+        try:
+            home = root / "home"
+            settings = built_runtime.settings.model_copy(
+                update={"home": home, "mlflow_tracking_uri": server.uri}
+            )
+            suggestion = _real_requests(settings, built_runtime, embedder)
+            print("real", time.perf_counter() - t0)
+            today = datetime.now(UTC).date()
+            made = _synthetic_records(today, random.Random(13))
+            # Straight into the server's store: the shipper's own code, without HTTP in between.
+            sink = MlflowRunSink(
+                f"sqlite:///{server.root / 'mlflow.db'}",
+                EXPERIMENT,
+                (home / "mlartifacts").as_uri(),
+            )
+            _ship_synthetic(root, sink, made)
+            print("synthetic", time.perf_counter() - t0)
+            expected = [
+                _expected_of(r, o if isinstance(o, tuple) else None) for r, o in made
+            ] + _read_back(server.uri, home)
+            evil = next(r for r, _ in made if r.question == EVIL)
+            yield Filled(
+                server=server,
+                home=home,
+                first_day=today - timedelta(days=6),
+                last_day=max(e.day for e in expected),
+                errors_only_day=today - timedelta(days=8),
+                expected=expected,
+                evil_trace_id=trace_id_for(evil.request_id),
+                suggestion=suggestion,
+            )
+        finally:
+            server.stop()
+
+
+def _read_back(uri: str, home: Path) -> list[Expected]:
+    """The real requests as their runs hold them (latency and scores are the app's own)."""
+    client = MlflowClient(uri)
+    outbox = Outbox(home / "outbox.sqlite3")
+    try:  # the answered requests and the refused one
+        run_ids = [r[0] for r in outbox.connection().execute("SELECT run_id FROM requests")]
+    finally:
+        outbox.close()
+    assert len(run_ids) == 6
+    rows = []
+    for run_id in run_ids:
+        run = client.get_run(run_id)
+        m, p, t = run.data.metrics, run.data.params, run.data.tags
+        rows.append(
+            Expected(
+                day=datetime.fromtimestamp(run.info.start_time / 1000, UTC).date(),
+                data_version=p["data_version"],
+                model=f"{p['provider']}/{p['model']}",
+                status=t["status"],
+                error_type=t["error_type"],
+                total_seconds=m.get("total_time_seconds"),
+                relevancy=m.get("deepeval_answer_relevancy"),
+                faithfulness=m.get("deepeval_faithfulness"),
+                cost_usd=m.get("total_cost_usd", 0.0),
+                input_tokens=m.get("input_tokens", 0.0),
+                output_tokens=m.get("output_tokens", 0.0),
+                judge_usd=m.get("evaluation_cost_usd", 0.0),
+            )
+        )
+    return rows
+
+
+class Page(HTMLParser):
+    """What a reader of the page sees: its sections' plots, its tables' cells, its links."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.svgs: dict[str, int] = defaultdict(int)
+        self.tables: dict[str, list[list[tuple[str, str | None]]]] = {}
+        self.links: list[str] = []
+        self.text: list[str] = []
+        self._section = ""
+        self._table = ""
+        self._cell: list[str] | None = None
+        self._value: str | None = None
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "section":
+            self._section = values.get("id") or ""
+        elif tag == "svg":
+            self.svgs[self._section] += 1
+        elif tag == "table":
+            self._table = values.get("id") or ""
+            self.tables[self._table] = []
+        elif tag == "tr" and self._table:
+            self.tables[self._table].append([])
+        elif tag == "td":
+            self._cell, self._value = [], values.get("data-value")
+        elif tag == "a":
+            self.links.append(values.get("href") or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "section":
+            self._section = ""
+        elif tag == "table":
+            self._table = ""
+        elif tag == "td" and self._cell is not None:
+            self.tables[self._table][-1].append(("".join(self._cell).strip(), self._value))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def rows(self, table: str) -> list[list[tuple[str, str | None]]]:
+        return [row for row in self.tables[table] if row]  # the header row has no td
+
+
+def _value(cell: tuple[str, str | None]) -> float | None:
+    return float(cell[1]) if cell[1] else None
+
+
+def _quantiles(values: list[float]) -> tuple[float, float]:
+    """p50 and p95, linear between the closest ranks (as numpy's default)."""
+    if len(values) == 1:
+        return values[0], values[0]
+    cuts = statistics.quantiles(values, n=20, method="inclusive")
+    return cuts[9], cuts[18]
+
+
+def _pass_rate(scores: list[float]) -> float | None:
+    return sum(s >= 0.7 for s in scores) / len(scores) if scores else None
+
+
+def _check_slice(cells: list[tuple[str, str | None]], runs: list[Expected]) -> None:
+    """The columns of the page's slice tables against the runs this test made."""
+    answered = [r for r in runs if r.status == "success"]
+    p50, p95 = _quantiles([r.total_seconds for r in answered if r.total_seconds is not None])
+    relevancy = [r.relevancy for r in runs if r.relevancy is not None]
+    faithfulness = [r.faithfulness for r in runs if r.faithfulness is not None]
+    assert _value(cells[0]) == len(runs)
+    assert _value(cells[1]) == len(runs) - len(answered)
+    assert _value(cells[3]) == pytest.approx(p50)
+    assert _value(cells[4]) == pytest.approx(p95)
+    assert _value(cells[5]) == pytest.approx(statistics.mean(relevancy))
+    assert _value(cells[7]) == pytest.approx(_pass_rate(relevancy))
+    assert _value(cells[8]) == pytest.approx(_pass_rate(faithfulness))
+    assert _value(cells[9]) == pytest.approx(sum(r.cost_usd for r in runs))
+    assert _value(cells[10]) == pytest.approx(sum(r.cost_usd for r in answered) / len(answered))
+    assert _value(cells[11]) == sum(r.input_tokens for r in runs)
+    assert _value(cells[13]) == pytest.approx(sum(r.judge_usd for r in runs))
+
+
+def _report(filled: Filled, *args: str, uri: str | None = None, **env: str) -> Any:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TWINSELF_HOME", str(filled.home))
+        patch.setenv("MLFLOW_TRACKING_URI", uri or filled.server.uri)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        return runner.invoke(app, ["report", *args])
+
+
+@pytest.fixture(scope="module")
+def page(filled: Filled, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    out = tmp_path_factory.mktemp("page") / "review.html"
+    result = _report(
+        filled, "--from", filled.first_day.isoformat(), "--to", filled.last_day.isoformat(),
+        "--out", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out.read_text(encoding="utf-8"), result.output
+
+
+def test_the_page_has_a_plot_per_section_and_the_figures_of_the_runs(
+    filled: Filled, page: tuple[str, str]
+) -> None:
+    html, _ = page
+    parsed = Page(html)
+    assert {s: parsed.svgs[s] for s in SECTIONS_WITH_PLOTS} == dict.fromkeys(SECTIONS_WITH_PLOTS, 1)
+    assert len(html.encode()) < 3_000_000
+    assert not re.search(r"<(script|link|img|iframe)\b|@import|url\((?!#)", html)  # opens offline
+    in_period = [e for e in filled.expected if filled.first_day <= e.day <= filled.last_day]
+    by_day: dict[str, list[Expected]] = defaultdict(list)
+    for e in in_period:
+        by_day[e.day.isoformat()].append(e)
+    days = parsed.rows("days")
+    assert [row[0][0] for row in days] == sorted(by_day)
+    for row in days:
+        _check_slice(row[1:], by_day[row[0][0]])
+    _check_slice(parsed.rows("totals")[0][1:], in_period)
+
+
+def test_data_versions_and_models_side_by_side(filled: Filled, page: tuple[str, str]) -> None:
+    parsed = Page(page[0])
+    in_period = [e for e in filled.expected if filled.first_day <= e.day <= filled.last_day]
+    groups: dict[tuple[str, str], list[Expected]] = defaultdict(list)
+    for e in in_period:
+        groups[(e.data_version, e.model)].append(e)
+    rows = parsed.rows("groups")
+    assert {(row[0][0], row[1][0]) for row in rows} == set(groups)
+    assert len(groups) == 4  # v1, v2 with two models, and the memory the real requests used
+    for row in rows:
+        _check_slice(row[3:], groups[(row[0][0], row[1][0])])
+
+
+def test_worst_answers_link_their_traces_and_markup_stays_text(
+    filled: Filled, page: tuple[str, str]
+) -> None:
+    html, _ = page
+    parsed = Page(html)
+    worst = parsed.rows("worst-answers")
+    assert len(worst) == 10
+    first = worst[0]
+    assert (_value(first[3]), _value(first[4])) == (0.01, 0.02)
+    assert first[5][0] == EVIL  # shown as text ...
+    assert "<script" not in html  # ... never as markup
+    experiment = MlflowClient(filled.server.uri).get_experiment_by_name(EXPERIMENT)
+    assert experiment is not None
+    trace_url = (
+        f"{filled.server.uri}/#/experiments/{experiment.experiment_id}/traces/"
+        f"{filled.evil_trace_id}"
+    )
+    assert trace_url in parsed.links
+    scores = sorted(
+        min(e.relevancy, e.faithfulness)
+        for e in filled.expected
+        if e.relevancy is not None
+        and e.faithfulness is not None
+        and filled.first_day <= e.day <= filled.last_day
+    )
+    assert [min(_value(r[3]) or 0, _value(r[4]) or 0) for r in worst] == pytest.approx(scores[:10])
+    feedback = parsed.rows("feedback-table")
+    assert [row[4][0] for row in feedback] == [filled.suggestion]
+
+
+def test_coverage_and_errors_count_every_outcome(filled: Filled, page: tuple[str, str]) -> None:
+    parsed = Page(page[0])
+    coverage = {row[0][0]: _value(row[1]) for row in parsed.rows("coverage-table")}
+    in_period = [e for e in filled.expected if filled.first_day <= e.day <= filled.last_day]
+    judged = sum(e.relevancy is not None for e in in_period)
+    assert coverage["judged"] == judged
+    answered = sum(e.status == "success" for e in in_period)
+    assert sum(v or 0 for v in coverage.values()) == answered
+    assert coverage["dead letter"] and coverage["failed"] and coverage["not sampled"]
+    errors = {row[0][0]: _value(row[1]) for row in parsed.rows("error-types")}
+    wanted: dict[str, int] = defaultdict(int)
+    for e in in_period:
+        if e.status != "success":
+            wanted[e.error_type] += 1
+    assert errors == wanted
+
+
+def test_the_review_is_logged_as_a_run_that_later_reports_leave_out(
+    filled: Filled, page: tuple[str, str]
+) -> None:
+    client = MlflowClient(filled.server.uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    assert experiment is not None
+    runs = client.search_runs(
+        [experiment.experiment_id], "attributes.run_name = 'weekly_review'", max_results=10
+    )
+    assert len(runs) >= 1
+    name = f"weekly-review-{filled.first_day}_{filled.last_day}.html"
+    assert name in [a.path for a in client.list_artifacts(runs[0].info.run_id)]
+    in_period = [e for e in filled.expected if filled.first_day <= e.day <= filled.last_day]
+    assert runs[0].data.metrics["requests"] == len(in_period)
+    again = _report(
+        filled, "--from", filled.first_day.isoformat(), "--to", filled.last_day.isoformat(),
+        "--json", "--no-log",
+    )  # fmt: skip
+    assert again.exit_code == 0, again.output
+    figures = json.loads(again.stdout)
+    assert figures["total"]["requests"] == len(in_period)  # its own run is not a request
+    assert [d["requests"] for d in figures["days"]] == [
+        sum(e.day.isoformat() == d["day"] for e in in_period) for d in figures["days"]
+    ]
+    assert figures["html"].endswith(name)
+    assert (filled.home / "reports" / name).exists()
+
+
+def test_a_period_with_errors_only_still_renders(filled: Filled, tmp_path: Path) -> None:
+    day = filled.errors_only_day.isoformat()
+    out = tmp_path / "errors.html"
+    result = _report(filled, "--from", day, "--to", day, "--out", str(out), "--no-log")
+    assert result.exit_code == 0, result.output
+    parsed = Page(out.read_text(encoding="utf-8"))
+    assert {s: parsed.svgs[s] for s in SECTIONS_WITH_PLOTS} == dict.fromkeys(SECTIONS_WITH_PLOTS, 1)
+    assert [_value(c) for c in parsed.rows("days")[0][1:3]] == [3, 3]
+    assert "no answered request in this period" in "".join(parsed.text)
+
+
+def test_an_empty_period_says_so_and_writes_nothing(filled: Filled, tmp_path: Path) -> None:
+    out = tmp_path / "empty.html"
+    result = _report(filled, "--from", "2020-01-01", "--to", "2020-01-07", "--out", str(out))
+    assert result.exit_code == 0
+    assert "No requests in 'twinself_production' from 2020-01-01 to 2020-01-07" in result.output
+    assert not out.exists()
+
+
+def test_missing_experiment_and_unreachable_mlflow_say_how_to_fix(filled: Filled) -> None:
+    missing = _report(filled, "--since", "7d", MLFLOW_EXPERIMENT_NAME="no_such_experiment")
+    assert missing.exit_code == 1
+    assert "has no experiment 'no_such_experiment'" in missing.output
+    assert "MLFLOW_EXPERIMENT_NAME" in missing.output
+    down = _report(filled, "--since", "7d", uri=f"http://127.0.0.1:{free_port()}")
+    assert down.exit_code == 1
+    assert "Start it" in down.output and "MLFLOW_TRACKING_URI" in down.output
+
+
+def test_the_terminal_table_shows_days_and_versions(page: tuple[str, str]) -> None:
+    _, output = page
+    assert "Weekly review" in output and "Per data version and model" in output
+    assert "v2_20261120" in output and "openai/gpt-4o-mini" in output
+    assert "Weekly review written to" in output and "Logged as MLflow run" in output
