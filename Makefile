@@ -56,6 +56,7 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/cli_startup.py
 	$(BIN)/python benchmarks/version_switch.py
 	$(BIN)/python benchmarks/metrics_overhead.py
+	$(BIN)/python benchmarks/report_speed.py
 	$(BIN)/python benchmarks/judge_agreement.py  # exits 1 while relevancy agreement < 0.90
 
 # The Grafana dashboard is code (src/twinself/monitoring/dashboard.py): regenerate its JSON after a

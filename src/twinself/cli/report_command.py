@@ -95,8 +95,8 @@ def report(
         )
 
 
-_COLUMNS = ("requests", "errors", "avg s", "p50 s", "p95 s", "relevancy", "faithful.",
-            "pass rel/faith", "USD", "USD/request")  # fmt: skip
+_COLUMNS = ("requests", "errors", "avg/p50/p95 s", "relevancy/faithful.", "pass rates", "USD",
+            "USD/request")  # fmt: skip
 
 
 def _cells(s: Slice) -> list[str]:
@@ -110,11 +110,8 @@ def _cells(s: Slice) -> list[str]:
     return [
         str(s.requests),
         str(s.errors),
-        fixed(s.latency.mean, 2),
-        fixed(s.latency.p50, 2),
-        fixed(s.latency.p95, 2),
-        fixed(q.relevancy, 2),
-        fixed(q.faithfulness, 2),
+        "/".join(fixed(v, 2) for v in (s.latency.mean, s.latency.p50, s.latency.p95)),
+        f"{fixed(q.relevancy, 2)}/{fixed(q.faithfulness, 2)}",
         f"{rate(q.relevancy_pass_rate)}/{rate(q.faithfulness_pass_rate)}",
         fixed(s.cost.total_usd, 4),
         fixed(s.cost.per_request_usd, 6),
@@ -122,7 +119,7 @@ def _cells(s: Slice) -> list[str]:
 
 
 def _days_table(figures: ReportFigures) -> Table:
-    table = Table(title=f"Weekly review {figures.period_start[:10]} to {figures.period_end[:10]}")
+    table = Table(title=f"Weekly review {figures.days[0].day} to {figures.days[-1].day} (UTC)")
     table.add_column("day")
     for name in _COLUMNS:
         table.add_column(name, justify="right")
@@ -134,8 +131,8 @@ def _days_table(figures: ReportFigures) -> Table:
 
 def _groups_table(figures: ReportFigures) -> Table:
     table = Table(title="Per data version and model")
-    table.add_column("data version")
-    table.add_column("model")
+    table.add_column("data version", no_wrap=True)
+    table.add_column("model", no_wrap=True)
     for name in _COLUMNS:
         table.add_column(name, justify="right")
     for group in figures.groups:
