@@ -23,7 +23,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from _sample_twin import free_port, wait_for
+from _sample_twin import benchmark_settings, free_port, wait_for
 from mlflow import MlflowClient
 from mlflow.store.tracking.dbmodels.models import (
     SqlLatestMetric,
@@ -35,7 +35,7 @@ from mlflow.store.tracking.dbmodels.models import (
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
 from twinself.evaluation.results import EvaluationResult, MetricResult
-from twinself.mlflow_server.local_server import use_wal_journal
+from twinself.mlflow_server.local_server import mlflow_server_command, use_wal_journal
 from twinself.pipeline.mlflow_run import millis, run_tags
 from twinself.pipeline.records import QUALITY_EVALUATION_TAG, RequestRecord
 from twinself.pipeline.trace_ids import trace_id_for
@@ -158,14 +158,12 @@ def main() -> None:
     fill(database, runs)
     print(f"set-up: {runs} runs written in {time.perf_counter() - started:.1f} s")
     port = free_port()
+    # The server `twinself serve --mlflow-ui` starts, on this store.
+    command = mlflow_server_command(benchmark_settings(home), port)
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    mlflow = Path(sys.executable).with_name("mlflow")
     server = subprocess.Popen(
-        [str(mlflow), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{database}",
-         "--default-artifact-root", str(home / "artifacts")],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     uri = f"http://127.0.0.1:{port}"
     try:
         wait_for(f"{uri}/health", 120)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import re
 import statistics
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
@@ -276,6 +278,26 @@ def _real_requests(
     return suggestion
 
 
+@contextmanager
+def _process_settings_restored() -> Iterator[None]:
+    """The sink and the report set MLflow's client settings for their process (os.environ):
+    this test process gets its own back, so no other test module sees them."""
+    names = (
+        "MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT",
+        "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME",
+    )  # fmt: skip
+    before = {name: os.environ.get(name) for name in names}
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @pytest.fixture(scope="module")
 def filled(
     tmp_path_factory: pytest.TempPathFactory,
@@ -283,12 +305,7 @@ def filled(
     embedder: SentenceTransformerEmbedder,
 ) -> Iterator[Filled]:
     root = tmp_path_factory.mktemp("report")
-    with pytest.MonkeyPatch.context() as patch:
-        # The sink sets MLflow's client settings for its process; keep them out of other modules.
-        for name in ("MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
-                     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT",
-                     "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"):  # fmt: skip
-            patch.delenv(name, raising=False)
+    with _process_settings_restored():
         server = MlflowServer(root / "mlflow")
         server.root.mkdir()
         use_wal_journal(server.root / "mlflow.db")  # as `twinself serve --mlflow-ui` does
@@ -444,9 +461,10 @@ def _check_slice(cells: list[tuple[str, str | None]], runs: list[Expected]) -> N
 
 
 def _report(filled: Filled, *args: str, uri: str | None = None, **env: str) -> Any:
-    with pytest.MonkeyPatch.context() as patch:
+    with _process_settings_restored(), pytest.MonkeyPatch.context() as patch:
         patch.setenv("TWINSELF_HOME", str(filled.home))
         patch.setenv("MLFLOW_TRACKING_URI", uri or filled.server.uri)
+        patch.setenv("MLFLOW_EXPERIMENT_NAME", EXPERIMENT)
         for name, value in env.items():
             patch.setenv(name, value)
         return runner.invoke(app, ["report", *args])
