@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich import box
 from rich.table import Table
 
 from twinself.cli.common import console, err_console, handle_errors, load_settings
@@ -86,6 +87,7 @@ def report(
         return
     console.print(_days_table(review.figures))
     console.print(_groups_table(review.figures))
+    console.print(_totals(review.figures), highlight=False)
     err_console.print(f"Weekly review written to {target}", highlight=False, soft_wrap=True)
     if run_id:
         err_console.print(
@@ -95,49 +97,64 @@ def report(
         )
 
 
-_COLUMNS = ("requests", "errors", "avg/p50/p95 s", "relevancy/faithful.", "pass rates", "USD",
-            "USD/request")  # fmt: skip
+# Fits 80 columns; the page has every figure. Scores read "mean pass-rate", e.g. "0.78 76%".
+_COLUMNS = ("req", "err", "avg s", "p50 s", "p95 s", "relev.", "faith.", "USD/req")
+_GROUP_COLUMNS = ("req", "p95 s", "relev.", "faith.", "USD/req")
 
 
-def _cells(s: Slice) -> list[str]:
+def _cells(s: Slice, columns: tuple[str, ...] = _COLUMNS) -> list[str]:
     def fixed(value: float | None, digits: int) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
 
-    def rate(value: float | None) -> str:
-        return "-" if value is None else f"{value:.0%}"
+    def score(mean: float | None, rate: float | None) -> str:
+        return "-" if mean is None or rate is None else f"{mean:.2f} {rate:.0%}"
 
     q = s.quality
-    return [
-        str(s.requests),
-        str(s.errors),
-        "/".join(fixed(v, 2) for v in (s.latency.mean, s.latency.p50, s.latency.p95)),
-        f"{fixed(q.relevancy, 2)}/{fixed(q.faithfulness, 2)}",
-        f"{rate(q.relevancy_pass_rate)}/{rate(q.faithfulness_pass_rate)}",
-        fixed(s.cost.total_usd, 4),
-        fixed(s.cost.per_request_usd, 6),
-    ]
+    cells = {
+        "req": str(s.requests),
+        "err": str(s.errors),
+        "avg s": fixed(s.latency.mean, 2),
+        "p50 s": fixed(s.latency.p50, 2),
+        "p95 s": fixed(s.latency.p95, 2),
+        "relev.": score(q.relevancy, q.relevancy_pass_rate),
+        "faith.": score(q.faithfulness, q.faithfulness_pass_rate),
+        "USD/req": fixed(s.cost.per_request_usd, 6),
+    }
+    return [cells[name] for name in columns]
+
+
+def _table(title: str, first: dict[str, int], columns: tuple[str, ...]) -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    for name, width in first.items():
+        table.add_column(name, overflow="fold", min_width=width)
+    for name in columns:
+        table.add_column(name, justify="right", no_wrap=True)
+    return table
 
 
 def _days_table(figures: ReportFigures) -> Table:
-    table = Table(title=f"Weekly review {figures.days[0].day} to {figures.days[-1].day} (UTC)")
-    table.add_column("day")
-    for name in _COLUMNS:
-        table.add_column(name, justify="right")
+    first, last = figures.days[0].day, figures.days[-1].day
+    table = _table(f"Weekly review {first} to {last} (UTC)", {"day": 5}, _COLUMNS)
     for day in figures.days:
-        table.add_row(day.day, *_cells(day))
-    table.add_row("all", *_cells(figures.total), style="bold", end_section=True)
+        table.add_row(day.day[5:], *_cells(day))
+    table.add_row("all", *_cells(figures.total), style="bold")
     return table
 
 
 def _groups_table(figures: ReportFigures) -> Table:
-    table = Table(title="Per data version and model")
-    table.add_column("data version", no_wrap=True)
-    table.add_column("model", no_wrap=True)
-    for name in _COLUMNS:
-        table.add_column(name, justify="right")
+    table = _table("Per data version and model", {"data version": 12, "model": 14}, _GROUP_COLUMNS)
     for group in figures.groups:
-        table.add_row(group.data_version, group.model, *_cells(group))
+        table.add_row(group.data_version, group.model, *_cells(group, _GROUP_COLUMNS))
     return table
+
+
+def _totals(figures: ReportFigures) -> str:
+    cost, coverage = figures.total.cost, figures.coverage
+    shown = ", ".join(f"{name} {count}" for name, count in coverage.items() if count)
+    return (
+        f"Cost ${cost.total_usd:.4f} for {cost.input_tokens:,} tokens in, {cost.output_tokens:,} "
+        f"out; the judge's spend ${cost.judge_usd:.4f}. Evaluation: {shown or 'none'}."
+    )
 
 
 def register(app: typer.Typer) -> None:
