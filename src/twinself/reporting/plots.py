@@ -179,6 +179,7 @@ def _comparison(figures: ReportFigures) -> str:
         for ax, (title, values, color) in zip(axes, panels, strict=True):
             ax.barh(labels[::-1], _zero(values[::-1]), color=color)
             ax.set_title(title)
+            ax.locator_params(axis="x", nbins=3)  # USD per request has long tick labels
         axes[0].axvline(PASS_MARK, color=_RED, linestyle="--", linewidth=1)
         return _to_svg(figure)
 
