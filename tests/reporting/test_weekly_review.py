@@ -14,41 +14,41 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param
 from typer.testing import CliRunner
 
+from tests.support.html_reading import Page, cell_value
 from tests.support.mlflow_process import MlflowServer
 from tests.support.network import free_port
-from tests.support.records import make_record
+from tests.support.synthetic_week import (
+    EVIL,
+    Expected,
+    expected_of,
+    read_back,
+    ship_synthetic,
+    synthetic_records,
+)
 from twinself.cli.app import app
 from twinself.config.settings import Settings
 from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder
 from twinself.evaluation.judges import build_judge
-from twinself.evaluation.results import EvaluationResult, MetricResult
 from twinself.mlflow_server.local_server import use_wal_journal
 from twinself.pipeline.evaluation_worker import build_evaluation_worker
-from twinself.pipeline.mlflow_run import millis, run_tags
 from twinself.pipeline.mlflow_sink import MlflowRunSink
-from twinself.pipeline.outbox import Outbox
-from twinself.pipeline.records import QUALITY_EVALUATION_TAG, RequestRecord
-from twinself.pipeline.request_queue import RequestQueue
-from twinself.pipeline.shipper import Shipper, build_shipper
+from twinself.pipeline.shipper import build_shipper
 from twinself.pipeline.trace_ids import trace_id_for
 from twinself.server.app import create_app
 from twinself.server.services import ServerServices, build_services
 from twinself.twin.factory import TwinRuntime
 
 EXPERIMENT = "twinself_production"
-EVIL = "<script>alert('owned')</script> What is your salary?"
 SECTIONS_WITH_PLOTS = (
     "requests", "latency", "errors", "quality", "coverage", "cost", "comparison", "worst",
 )  # fmt: skip
@@ -62,24 +62,6 @@ QUESTIONS = (
 runner = CliRunner()
 
 
-@dataclass(frozen=True)
-class Expected:
-    """One request run as this test made it."""
-
-    day: date
-    data_version: str
-    model: str
-    status: str
-    error_type: str
-    total_seconds: float | None
-    relevancy: float | None
-    faithfulness: float | None
-    cost_usd: float
-    input_tokens: float
-    output_tokens: float
-    judge_usd: float
-
-
 @dataclass
 class Filled:
     server: MlflowServer
@@ -90,155 +72,6 @@ class Filled:
     expected: list[Expected]
     evil_trace_id: str
     suggestion: str
-
-
-def _synthetic_records(today: date, rng: random.Random) -> list[tuple[RequestRecord, Any]]:
-    """Six days before today, v1 then v2 (and a second model on v2); one day of errors only."""
-    made: list[tuple[RequestRecord, Any]] = []
-    for k in range(6):
-        day = today - timedelta(days=6 - k)
-        midnight = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
-        version = "v1_20261101" if k < 3 else "v2_20261120"
-        for j in range(30 + 3 * k):
-            openai = k >= 4 and j % 3 == 0
-            status = "error" if rng.random() < 0.1 else "success"
-            record = make_record(
-                j,
-                status=status,  # type: ignore[arg-type]
-                created_at=midnight + 3600 + j * 13 * 60,
-                input_tokens=rng.randint(200, 900),
-                output_tokens=rng.randint(20, 200),
-                quality_evaluation="evaluating_in_background"
-                if status == "success"
-                else "disabled",
-            )
-            params = {
-                **record.params,
-                "data_version": version,
-                **({"provider": "openai", "model": "gpt-4o-mini"} if openai else {}),
-            }
-            seconds = rng.uniform(0.3, 3.0) * (0.6 if k >= 3 else 1.0)
-            if status == "error":
-                error_type = rng.choice(["ProviderUnavailable", "ProviderQuotaExceeded"])
-                record = replace(
-                    record,
-                    params=params,
-                    metrics={"total_time_seconds": seconds},
-                    error_type=error_type,
-                    tags={**record.tags, "error_type": error_type},
-                )
-                made.append((record, None))
-                continue
-            record = replace(
-                record, params=params, metrics={**record.metrics, "total_time_seconds": seconds}
-            )
-            draw = rng.random()
-            outcome: Any
-            if draw < 0.6:
-                lift = 0.15 if k >= 3 else 0.0
-                outcome = (
-                    min(1.0, rng.uniform(0.3, 0.9) + lift),
-                    min(1.0, rng.uniform(0.4, 0.9) + lift),
-                )
-            elif draw < 0.8:
-                record = replace(record, tags={**record.tags, "quality_evaluation": "not_sampled"})
-                outcome = None
-            else:
-                outcome = "dead_letter" if draw < 0.9 else "failed"
-            made.append((record, outcome))
-    # The worst answer of all, with markup a page must not run.
-    evil = next(i for i, (r, o) in enumerate(made) if isinstance(o, tuple))
-    record = made[evil][0]
-    assert record.root is not None
-    made[evil] = (
-        replace(
-            record,
-            question=EVIL,
-            root=replace(record.root, inputs={"message": EVIL, "session_id": "s"}),
-        ),
-        (0.01, 0.02),
-    )
-    errors_day = today - timedelta(days=8)
-    midnight = datetime(errors_day.year, errors_day.month, errors_day.day, tzinfo=UTC).timestamp()
-    for j in range(3):
-        record = make_record(j, status="error", created_at=midnight + 7200 + j * 60)
-        made.append((replace(record, metrics={"total_time_seconds": 0.2}), None))
-    return made
-
-
-def _expected_of(record: RequestRecord, scores: tuple[float, float] | None) -> Expected:
-    metrics = record.metrics
-    return Expected(
-        day=datetime.fromtimestamp(record.created_at, UTC).date(),
-        data_version=record.params["data_version"],
-        model=f"{record.params['provider']}/{record.params['model']}",
-        status=record.status,
-        error_type=record.error_type,
-        total_seconds=metrics.get("total_time_seconds"),
-        relevancy=scores[0] if scores else None,
-        faithfulness=scores[1] if scores else None,
-        cost_usd=metrics.get("total_cost_usd", 0.0),
-        input_tokens=metrics.get("input_tokens", 0.0),
-        output_tokens=metrics.get("output_tokens", 0.0),
-        judge_usd=0.0002 if scores else 0.0,
-    )
-
-
-def _result(scores: tuple[float, float]) -> EvaluationResult:
-    return EvaluationResult(
-        "local-embedding",
-        MetricResult(scores[0], 0.7, "The answer <b>misses</b> the question."),
-        MetricResult(scores[1], 0.7, "ok"),
-        seconds=0.5,
-        cost_usd=0.0002,
-    )
-
-
-def _ship_synthetic(root: Path, sink: MlflowRunSink, made: list[tuple[RequestRecord, Any]]) -> None:
-    """The answers that can rank among the worst go the whole way (shipper: run and trace;
-    evaluator's sink: scores on run and trace); the others get the same run (the shipper's own
-    tags, params and metrics, the evaluation's metrics and tags) in two calls, 10x faster."""
-    judged = sorted((min(o), r.request_id) for r, o in made if isinstance(o, tuple))
-    whole_way = {request_id for _, request_id in judged[:20]}
-    outbox = Outbox(root / "synthetic" / "outbox.sqlite3")
-    try:
-        queue = RequestQueue(outbox)
-        for record, _ in made:
-            if record.request_id in whole_way:
-                queue.append(record)
-        assert Shipper(outbox, sink, batch_size=50, poll_seconds=0.01).drain().shipped == 20
-        client = MlflowClient(sink.tracking_uri)
-        sink.check_connection()
-        experiment = client.get_experiment_by_name(EXPERIMENT)
-        assert experiment is not None
-        for record, outcome in made:
-            if record.request_id in whole_way:
-                state = queue.state(record.request_id)
-                assert state is not None and state.run_id is not None
-                sink.log_evaluation(state.run_id, state.trace_id, _result(outcome))
-                continue
-            _create_run(client, experiment.experiment_id, record, outcome)
-    finally:
-        outbox.close()
-
-
-def _create_run(
-    client: MlflowClient, experiment_id: str, record: RequestRecord, outcome: Any
-) -> None:
-    tags = run_tags(record, trace_id_for(record.request_id))
-    metrics = dict(record.metrics)
-    if isinstance(outcome, tuple):
-        result = _result(outcome)
-        tags |= {**result.mlflow_tags(), QUALITY_EVALUATION_TAG: "evaluated"}
-        metrics |= result.mlflow_metrics()
-    elif outcome is not None:
-        tags[QUALITY_EVALUATION_TAG] = outcome
-    run = client.create_run(experiment_id, start_time=millis(record.created_at), tags=tags)
-    client.log_batch(
-        run.info.run_id,
-        metrics=[Metric(k, v, millis(record.created_at), 0) for k, v in metrics.items()],
-        params=[Param(k, v) for k, v in record.params.items()],
-    )
 
 
 def _real_requests(
@@ -317,17 +150,17 @@ def filled(
             )
             suggestion = _real_requests(settings, built_runtime, embedder)
             today = datetime.now(UTC).date()
-            made = _synthetic_records(today, random.Random(13))
+            made = synthetic_records(today, random.Random(13))
             # Straight into the server's store: the shipper's own code, without HTTP in between.
             sink = MlflowRunSink(
                 f"sqlite:///{server.root / 'mlflow.db'}",
                 EXPERIMENT,
                 (home / "mlartifacts").as_uri(),
             )
-            _ship_synthetic(root, sink, made)
+            ship_synthetic(root, sink, EXPERIMENT, made)
             expected = [
-                _expected_of(r, o if isinstance(o, tuple) else None) for r, o in made
-            ] + _read_back(server.uri, home)
+                expected_of(r, o if isinstance(o, tuple) else None) for r, o in made
+            ] + read_back(server.uri, home)
             evil = next(r for r, _ in made if r.question == EVIL)
             yield Filled(
                 server=server,
@@ -341,92 +174,6 @@ def filled(
             )
         finally:
             server.stop()
-
-
-def _read_back(uri: str, home: Path) -> list[Expected]:
-    """The real requests as their runs hold them (latency and scores are the app's own)."""
-    client = MlflowClient(uri)
-    outbox = Outbox(home / "outbox.sqlite3")
-    try:  # the answered requests and the refused one
-        run_ids = [r[0] for r in outbox.connection().execute("SELECT run_id FROM requests")]
-    finally:
-        outbox.close()
-    assert len(run_ids) == 6
-    rows = []
-    for run_id in run_ids:
-        run = client.get_run(run_id)
-        m, p, t = run.data.metrics, run.data.params, run.data.tags
-        rows.append(
-            Expected(
-                day=datetime.fromtimestamp(run.info.start_time / 1000, UTC).date(),
-                data_version=p["data_version"],
-                model=f"{p['provider']}/{p['model']}",
-                status=t["status"],
-                error_type=t["error_type"],
-                total_seconds=m.get("total_time_seconds"),
-                relevancy=m.get("deepeval_answer_relevancy"),
-                faithfulness=m.get("deepeval_faithfulness"),
-                cost_usd=m.get("total_cost_usd", 0.0),
-                input_tokens=m.get("input_tokens", 0.0),
-                output_tokens=m.get("output_tokens", 0.0),
-                judge_usd=m.get("evaluation_cost_usd", 0.0),
-            )
-        )
-    return rows
-
-
-class Page(HTMLParser):
-    """What a reader of the page sees: its sections' plots, its tables' cells, its links."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__()
-        self.svgs: dict[str, int] = defaultdict(int)
-        self.tables: dict[str, list[list[tuple[str, str | None]]]] = {}
-        self.links: list[str] = []
-        self.text: list[str] = []
-        self._section = ""
-        self._table = ""
-        self._cell: list[str] | None = None
-        self._value: str | None = None
-        self.feed(html)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        if tag == "section":
-            self._section = values.get("id") or ""
-        elif tag == "svg":
-            self.svgs[self._section] += 1
-        elif tag == "table":
-            self._table = values.get("id") or ""
-            self.tables[self._table] = []
-        elif tag == "tr" and self._table:
-            self.tables[self._table].append([])
-        elif tag == "td":
-            self._cell, self._value = [], values.get("data-value")
-        elif tag == "a":
-            self.links.append(values.get("href") or "")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "section":
-            self._section = ""
-        elif tag == "table":
-            self._table = ""
-        elif tag == "td" and self._cell is not None:
-            self.tables[self._table][-1].append(("".join(self._cell).strip(), self._value))
-            self._cell = None
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-        if self._cell is not None:
-            self._cell.append(data)
-
-    def rows(self, table: str) -> list[list[tuple[str, str | None]]]:
-        return [row for row in self.tables[table] if row]  # the header row has no td
-
-
-def _value(cell: tuple[str, str | None]) -> float | None:
-    return float(cell[1]) if cell[1] else None
 
 
 def _quantiles(values: list[float]) -> tuple[float, float]:
@@ -447,17 +194,17 @@ def _check_slice(cells: list[tuple[str, str | None]], runs: list[Expected]) -> N
     p50, p95 = _quantiles([r.total_seconds for r in answered if r.total_seconds is not None])
     relevancy = [r.relevancy for r in runs if r.relevancy is not None]
     faithfulness = [r.faithfulness for r in runs if r.faithfulness is not None]
-    assert _value(cells[0]) == len(runs)
-    assert _value(cells[1]) == len(runs) - len(answered)
-    assert _value(cells[3]) == pytest.approx(p50)
-    assert _value(cells[4]) == pytest.approx(p95)
-    assert _value(cells[5]) == pytest.approx(statistics.mean(relevancy))
-    assert _value(cells[7]) == pytest.approx(_pass_rate(relevancy))
-    assert _value(cells[8]) == pytest.approx(_pass_rate(faithfulness))
-    assert _value(cells[9]) == pytest.approx(sum(r.cost_usd for r in runs))
-    assert _value(cells[10]) == pytest.approx(sum(r.cost_usd for r in answered) / len(answered))
-    assert _value(cells[11]) == sum(r.input_tokens for r in runs)
-    assert _value(cells[13]) == pytest.approx(sum(r.judge_usd for r in runs))
+    assert cell_value(cells[0]) == len(runs)
+    assert cell_value(cells[1]) == len(runs) - len(answered)
+    assert cell_value(cells[3]) == pytest.approx(p50)
+    assert cell_value(cells[4]) == pytest.approx(p95)
+    assert cell_value(cells[5]) == pytest.approx(statistics.mean(relevancy))
+    assert cell_value(cells[7]) == pytest.approx(_pass_rate(relevancy))
+    assert cell_value(cells[8]) == pytest.approx(_pass_rate(faithfulness))
+    assert cell_value(cells[9]) == pytest.approx(sum(r.cost_usd for r in runs))
+    assert cell_value(cells[10]) == pytest.approx(sum(r.cost_usd for r in answered) / len(answered))
+    assert cell_value(cells[11]) == sum(r.input_tokens for r in runs)
+    assert cell_value(cells[13]) == pytest.approx(sum(r.judge_usd for r in runs))
 
 
 def _report(filled: Filled, *args: str, uri: str | None = None, **env: str) -> Any:
@@ -521,7 +268,7 @@ def test_worst_answers_link_their_traces_and_markup_stays_text(
     worst = parsed.rows("worst-answers")
     assert len(worst) == 10
     first = worst[0]
-    assert (_value(first[3]), _value(first[4])) == (0.01, 0.02)
+    assert (cell_value(first[3]), cell_value(first[4])) == (0.01, 0.02)
     assert first[5][0] == EVIL  # shown as text ...
     assert all(row[5][0].startswith(("What are your skills?", "<script")) for row in worst[1:])
     assert "<script" not in html  # ... never as markup
@@ -539,21 +286,23 @@ def test_worst_answers_link_their_traces_and_markup_stays_text(
         and e.faithfulness is not None
         and filled.first_day <= e.day <= filled.last_day
     )
-    assert [min(_value(r[3]) or 0, _value(r[4]) or 0) for r in worst] == pytest.approx(scores[:10])
+    assert [min(cell_value(r[3]) or 0, cell_value(r[4]) or 0) for r in worst] == pytest.approx(
+        scores[:10]
+    )
     feedback = parsed.rows("feedback-table")
     assert [row[4][0] for row in feedback] == [filled.suggestion]
 
 
 def test_coverage_and_errors_count_every_outcome(filled: Filled, page: tuple[str, str]) -> None:
     parsed = Page(page[0])
-    coverage = {row[0][0]: _value(row[1]) for row in parsed.rows("coverage-table")}
+    coverage = {row[0][0]: cell_value(row[1]) for row in parsed.rows("coverage-table")}
     in_period = [e for e in filled.expected if filled.first_day <= e.day <= filled.last_day]
     judged = sum(e.relevancy is not None for e in in_period)
     assert coverage["judged"] == judged
     answered = sum(e.status == "success" for e in in_period)
     assert sum(v or 0 for v in coverage.values()) == answered
     assert coverage["dead letter"] and coverage["failed"] and coverage["not sampled"]
-    errors = {row[0][0]: _value(row[1]) for row in parsed.rows("error-types")}
+    errors = {row[0][0]: cell_value(row[1]) for row in parsed.rows("error-types")}
     wanted: dict[str, int] = defaultdict(int)
     for e in in_period:
         if e.status != "success":
@@ -596,7 +345,7 @@ def test_a_period_with_errors_only_still_renders(filled: Filled, tmp_path: Path)
     assert result.exit_code == 0, result.output
     parsed = Page(out.read_text(encoding="utf-8"))
     assert {s: parsed.svgs[s] for s in SECTIONS_WITH_PLOTS} == dict.fromkeys(SECTIONS_WITH_PLOTS, 1)
-    assert [_value(c) for c in parsed.rows("days")[0][1:3]] == [3, 3]
+    assert [cell_value(c) for c in parsed.rows("days")[0][1:3]] == [3, 3]
     assert "no answered request in this period" in "".join(parsed.text)
 
 

@@ -81,14 +81,16 @@ def report(
     target = out or settings.home / "reports" / review.file_name
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(review.html, encoding="utf-8")
+    if not as_json:
+        console.print(_days_table(review.figures))
+        console.print(_groups_table(review.figures))
+        console.print(_totals(review.figures), highlight=False)
+    # Said before logging: a failure to log below leaves the page where it is.
+    err_console.print(f"Weekly review written to {target}", highlight=False, soft_wrap=True)
     run_id = log_review(build_run_sink(settings), review) if log else None
     if as_json:
         typer.echo(json.dumps({**review.to_json(), "html": str(target), "run_id": run_id}))
         return
-    console.print(_days_table(review.figures))
-    console.print(_groups_table(review.figures))
-    console.print(_totals(review.figures), highlight=False)
-    err_console.print(f"Weekly review written to {target}", highlight=False, soft_wrap=True)
     if run_id:
         err_console.print(
             f"Logged as MLflow run {run_id} ({source.run_url(run_id) or source.tracking_uri}).",
