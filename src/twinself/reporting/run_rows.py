@@ -12,9 +12,10 @@ from mlflow.entities import Run, ViewType
 from twinself.pipeline.mlflow_trace import REQUEST_ID_TAG
 from twinself.pipeline.records import QUALITY_EVALUATION_TAG
 
-# MLflow caps a page at 50,000 runs. The page size hardly matters (1,000 to 50,000 within 5% in
-# benchmarks/report_speed.py): the cost is per run, in the server building and the client parsing
-# each run's JSON, which is why a server is searched in parallel time windows (mlflow_source).
+# MLflow caps a page at 50,000 runs. The page size made no steady difference (1,000 to 50,000:
+# 16.7 to 17.8 s for 10,000 runs on an idle machine, benchmarks/report_speed.py): the cost is per
+# run, the server building and this process parsing ~4 KB of JSON for each, which is why a server
+# is searched in parallel time windows (mlflow_source).
 PAGE_SIZE = 5000
 # Runs that are not requests but sit in the same experiment (the report's own run) carry this tag.
 RUN_KIND_TAG = "twinself.run_kind"
