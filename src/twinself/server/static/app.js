@@ -116,8 +116,8 @@ function describeScores(evaluation) {
   return Object.entries(names)
     .map(([key, label]) => {
       const metric = evaluation.scores[key];
-      const verdict = metric.passed ? "passed" : "below";
-      return `${label} ${metric.score.toFixed(2)} (${verdict} ${metric.threshold})`;
+      const verdict = metric.passed ? "pass" : "below";
+      return `${label} ${metric.score.toFixed(2)} (${verdict}, threshold ${metric.threshold})`;
     })
     .join(" · ");
 }
