@@ -180,6 +180,8 @@ def test_an_answer_streams_in_with_its_sources_scores_and_the_visitors_feedback(
 
     first.locator("summary").click()  # closed again: the screenshots show the whole answer
     save_screenshots(page, "answered")
+    page.set_viewport_size({"width": 360, "height": 740})  # the narrowest phone: no side-scroll
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
 
     # Both reached the owner: the rating and the suggestion, each naming the request...
     [rating] = twin_server.admin("/admin/ratings")
