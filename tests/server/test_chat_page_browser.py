@@ -102,10 +102,13 @@ def page(browser: Browser, twin_server: TwinServer) -> Iterator[Page]:
     opened = context.new_page()
     errors: list[str] = []
     opened.on("pageerror", lambda error: errors.append(str(error)))
-    # What the Content-Security-Policy blocked: "Refused to load/execute/apply ..." errors.
+    # Whatever the Content-Security-Policy blocked ("Executing inline script violates the
+    # following Content Security Policy directive ...").
     opened.on(
         "console",
-        lambda message: errors.append(message.text) if "Refused to" in message.text else None,
+        lambda message: (
+            errors.append(message.text) if "Content Security Policy" in message.text else None
+        ),
     )
     opened.goto(f"{twin_server.url}/#key={CHAT_KEY}")
     expect(opened.locator("body")).to_have_attribute("data-ready", "true")
