@@ -23,9 +23,11 @@ from mlflow import MlflowClient
 from playwright.sync_api import Browser, Page, expect
 
 from tests.support.browser import artifacts_dir, chromium
+from tests.support.memory_data import build_runtime
 from tests.support.network import free_port
 from tests.support.waiting import answers, wait_until
-from twinself.config.settings import sample_data_dir
+from twinself.config.settings import Settings, sample_data_dir
+from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder
 from twinself.pipeline.outbox import Outbox
 from twinself.pipeline.rating_queue import RatingQueue
 
@@ -53,8 +55,16 @@ class TwinServer:
 
 
 @pytest.fixture(scope="module")
-def twin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwinServer]:
+def twin_server(
+    tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder
+) -> Iterator[TwinServer]:
     root = tmp_path_factory.mktemp("chat_page")
+    # The sample memory, built here with the session's model (a `twinself rebuild` process
+    # would load it once more), then closed: the server opens it.
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, home=root / "home", data_dir=sample_data_dir(), llm_provider="offline"
+    )
+    build_runtime(settings, embedder).close()
     port, site_port = free_port(), free_port()
     env = {
         **os.environ,
@@ -73,10 +83,10 @@ def twin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwinServer
     }
     for name in ("MLFLOW_TRACKING_URI", "QDRANT_URL", "GOOGLE_API_KEY", "EVAL_JUDGE"):
         env.pop(name, None)
-    twinself = [sys.executable, "-m", "twinself.cli"]
-    subprocess.run([*twinself, "rebuild"], env=env, check=True, capture_output=True, timeout=300)
     log = (root / "serve.log").open("wb")
-    serve = subprocess.Popen([*twinself, "serve"], env=env, stdout=log, stderr=log)
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "twinself.cli", "serve"], env=env, stdout=log, stderr=log
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: answers(f"{url}/health"), 120, "twinself serve")
@@ -316,9 +326,12 @@ def test_the_widget_opens_the_page_in_a_frame_on_the_owners_site(
             page.goto(f"{twin_server.widget_site}/index.html")
             page.get_by_role("button", name="Chat with my twin").click()
             frame = page.frame_locator("iframe#twinself-chat-frame")
+            expect(frame.locator("body")).to_have_attribute("data-ready", "true")
             frame.locator("#message").fill("Where do you work?")
             frame.locator("#message").press("Enter")
-            expect(frame.locator(".msg.twin .actions")).to_be_visible(timeout=UI_TIMEOUT_MS)
+            answered = frame.locator(".msg.twin .actions, #alert:not([hidden])")
+            expect(answered.first).to_be_visible(timeout=UI_TIMEOUT_MS)
+            assert frame.locator("#alert").is_hidden(), frame.locator("#alert").inner_text()
             page.screenshot(path=artifacts_dir("chat-page") / "widget-phone-light.png")
             page.close()
         finally:

@@ -401,6 +401,7 @@ async function start() {
     // the name is a nicety; sending reports what is wrong
   }
   renderAll();
+  ui.send.disabled = false; // off in the HTML until this script is listening
   document.body.dataset.ready = "true";
 }
 
