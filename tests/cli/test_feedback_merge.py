@@ -16,6 +16,7 @@ from tests.support.paths import REPO
 from twinself.cli.app import app
 from twinself.pipeline.feedback_queue import FeedbackQueue
 from twinself.pipeline.outbox import Outbox
+from twinself.pipeline.rating_queue import RatingQueue
 
 runner = CliRunner()
 
@@ -110,3 +111,22 @@ def test_only_what_the_owner_accepted_reaches_memory(
     assert states == {1: "rejected", 2: "merged", 3: "waiting", 4: "rejected"}
     late = runner.invoke(app, ["feedback", "reject", "2"])  # merged: too late to change
     assert late.exit_code == 1 and "already merged" in late.output
+
+
+def test_ratings_lists_each_rated_answers_newest_rating(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    outbox = Outbox(tmp_path / "home" / "outbox.sqlite3")
+    ratings = RatingQueue(outbox)
+    for request_id, rating in (("req-a", "up"), ("req-b", "up"), ("req-a", "down")):
+        ratings.append(request_id, rating)  # type: ignore[arg-type]
+    outbox.close()
+
+    listed = runner.invoke(app, ["feedback", "ratings", "--json"])
+    assert listed.exit_code == 0
+    assert [(r["request_id"], r["rating"]) for r in json.loads(listed.stdout)] == [
+        ("req-a", "down"),
+        ("req-b", "up"),
+    ]
+    table = runner.invoke(app, ["feedback", "ratings"])
+    assert "2 rated answer(s): 1 up, 1 down" in table.stdout

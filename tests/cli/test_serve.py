@@ -98,7 +98,7 @@ def test_serve_with_mlflow_ui_tracks_a_question_and_stops_cleanly(
 
     output = server_log.read_text()
     [starting] = [s for s in output.splitlines() if s.startswith("twinself is starting")]
-    assert f"chat API {api} (docs {api}/docs)" in starting
+    assert f"chat page {api}/ui/, chat API {api} (docs {api}/docs)" in starting
     assert f"MLflow UI {mlflow} " in starting
     # The workers start once MLflow answers, so nothing retries a server still starting.
     assert "Retrying" not in output and "Connection refused" not in output, output

@@ -29,6 +29,7 @@ from twinself.monitoring.shipper_metrics import ShipperMetrics
 from twinself.pipeline.feedback_queue import FeedbackQueue
 from twinself.pipeline.mlflow_sink import MlflowRunSink
 from twinself.pipeline.outbox import Outbox
+from twinself.pipeline.rating_queue import RatingQueue
 from twinself.pipeline.request_queue import RequestQueue
 from twinself.pipeline.shipper import (
     IDLE_PROBE_SECONDS,
@@ -319,6 +320,40 @@ def test_feedback_waits_while_its_request_is_pending(
     assert shipper.ship_pending_records() == 1
     [feedback] = feedback_queue.entries()
     assert (feedback.status, feedback.attempts) == ("shipped", 1)
+
+
+def test_a_rating_becomes_one_human_assessment_once_its_request_ships(
+    sqlite_uri: str,
+    make_sink: SinkFactory,
+    make_shipper: ShipperFactory,
+    request_queue: RequestQueue,
+    outbox: Outbox,
+    clock: FakeClock,
+) -> None:
+    ratings = RatingQueue(outbox, clock)
+    record = make_record()
+    request_queue.append(record)
+    rating_id = ratings.append(record.request_id, "down")
+    request_queue.mark_retry(record.request_id, "simulated", delay_seconds=3600)
+    sink = make_sink(sqlite_uri)
+    shipper = make_shipper(sink)
+
+    shipper.ship_pending_records()  # the request is not shipped: the rating waits
+    [waiting] = ratings.latest()
+    assert (waiting.status, waiting.attempts) == ("pending", 1)
+    clock.advance(3600)
+    shipper.ship_pending_records()
+    [shipped] = ratings.latest()
+    assert shipped.status == "shipped"
+    sink.log_rating(shipped, trace_id_for(record.request_id))  # a retry after a crash
+    shipper.ship_pending_records()  # and nothing more to do
+
+    trace = MlflowClient(sqlite_uri).get_trace(trace_id_for(record.request_id))
+    [assessment] = trace.info.assessments
+    assert (assessment.name, assessment.value) == ("user_rating", False)
+    assert assessment.source.source_type == "HUMAN"
+    assert assessment.metadata is not None
+    assert assessment.metadata["rating_id"] == str(rating_id)
 
 
 def test_build_shipper_uses_the_settings(make_settings: SettingsFactory) -> None:

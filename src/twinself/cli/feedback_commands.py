@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from datetime import UTC, datetime
 
 import typer
 from rich.table import Table
@@ -19,13 +20,14 @@ from twinself.pipeline.feedback_queue import (
     ReviewState,
 )
 from twinself.pipeline.outbox import build_outbox
+from twinself.pipeline.rating_queue import RatingQueue
 
 feedback_app = typer.Typer(
-    help="Suggested answers sent to POST /api/edit-message/suggestion. Nothing reaches memory "
-    "until you accept it.\n\n"
+    help="Suggested answers sent to POST /api/edit-message/suggestion (nothing reaches memory "
+    "until you accept it), and the chat page's thumbs up or down (`ratings`).\n\n"
     "Example:\n\n    twinself feedback list\n\n    twinself feedback review\n\n"
     "    twinself feedback accept 3 7\n\n    twinself feedback reject --contains http://\n\n"
-    "    twinself feedback merge --dry-run",
+    "    twinself feedback merge --dry-run\n\n    twinself feedback ratings",
     no_args_is_help=True,
 )
 
@@ -203,6 +205,30 @@ def merge(
     )
 
 
+def ratings(
+    limit: int = typer.Option(50, "--limit", min=1, help="How many rated answers to show."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Visitors' thumbs up or down from the chat page: each rated answer's newest rating.
+
+    Example:
+        twinself feedback ratings
+        twinself feedback ratings --json
+    """
+    rated = RatingQueue(build_outbox(load_settings().home)).latest(limit)
+    if as_json:
+        typer.echo(json.dumps([asdict(r) for r in rated]))
+        return
+    up = sum(r.rating == "up" for r in rated)
+    table = Table(title=f"{len(rated)} rated answer(s): {up} up, {len(rated) - up} down")
+    for column in ("request id", "rating", "when", "on the trace"):
+        table.add_column(column, overflow="fold")
+    for r in rated:
+        when = datetime.fromtimestamp(r.created_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        table.add_row(r.request_id, r.rating, when, "yes" if r.status == "shipped" else "not yet")
+    console.print(table)
+
+
 def register(app: typer.Typer) -> None:
     for name, command in (
         ("list", list_feedback),
@@ -210,6 +236,7 @@ def register(app: typer.Typer) -> None:
         ("accept", accept),
         ("reject", reject),
         ("merge", merge),
+        ("ratings", ratings),
     ):
         feedback_app.command(name)(handle_errors(command))
     app.add_typer(feedback_app, name="feedback")

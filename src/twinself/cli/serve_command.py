@@ -88,10 +88,11 @@ def serve(
         help="API worker processes (TWINSELF_API_WORKERS; more than one needs QDRANT_URL).",
     ),
 ) -> None:
-    """Serve the chat API, with the shipper that turns every request into an MLflow run.
+    """Serve the chat API and its chat page (/ui/), with the shipper that turns every request
+    into an MLflow run.
 
-    Endpoints: POST /chat, /chat/stream, /api/edit-message/suggestion; GET /health, /runs/ID,
-    /docs.
+    Endpoints: POST /chat, /chat/stream, /api/edit-message/suggestion, /api/feedback/rating;
+    GET /health, /runs/ID, /docs; the page at /ui/.
 
     Example:
         twinself serve --port 8000
@@ -173,7 +174,7 @@ def serve(
         )
     shown = f"http://{bind_host}:{bind_port}"
     err_console.print(
-        f"twinself is starting: chat API {shown} (docs {shown}/docs"
+        f"twinself is starting: chat page {shown}/ui/, chat API {shown} (docs {shown}/docs"
         + (f", {api_workers} worker processes)" if api_workers > 1 else ")")
         + (
             f", MLflow UI {settings.resolved_tracking_uri} (experiment "

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from twinself.errors import TwinselfError
-from twinself.pipeline.outbox import Outbox, QueueBacklog, RowStatus, queue_backlog
+from twinself.pipeline.outbox import Outbox, QueueBacklog, RowStatus, mark_row, queue_backlog
 from twinself.text.unicode_text import storable
 
 _COLUMNS = (
@@ -180,17 +180,13 @@ class FeedbackQueue:
         error: str | None = None,
         delay_seconds: float = 0.0,
     ) -> None:
-        now = self._clock()
         with self._outbox.transaction() as db:
-            db.execute(
-                "UPDATE feedback SET status = ?, last_error = ?, next_attempt_at = ?, "
-                "attempts = attempts + ?, shipped_at = ? WHERE feedback_id = ?",
-                (
-                    status,
-                    error,
-                    now + delay_seconds,
-                    0 if status == "shipped" else 1,
-                    now if status == "shipped" else None,
-                    feedback_id,
-                ),
+            mark_row(
+                db,
+                "feedback",
+                ("feedback_id", feedback_id),
+                status,
+                self._clock(),
+                error,
+                delay_seconds,
             )

@@ -1,5 +1,5 @@
 """What people and judges say about a request's trace, as MLflow assessments: a person's
-suggested response (HUMAN) and the judge's scores (LLM_JUDGE)."""
+suggested response and thumbs up or down (HUMAN) and the judge's scores (LLM_JUDGE)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from mlflow.entities import Feedback as FeedbackAssessment
 
 from twinself.evaluation.results import EvaluationResult
 from twinself.pipeline.feedback_queue import Feedback
+from twinself.pipeline.rating_queue import Rating
 
 FEEDBACK_ASSESSMENT_NAME = "suggested_response"
+RATING_ASSESSMENT_NAME = "user_rating"
 
 
 def suggestion_marker(feedback: Feedback) -> dict[str, str]:
@@ -29,6 +31,23 @@ def suggestion_assessment(feedback: Feedback) -> FeedbackAssessment:
             "original_question": feedback.original_question,
             "original_response": feedback.original_response,
         },
+    )
+
+
+def rating_marker(rating: Rating) -> dict[str, str]:
+    return {"rating_id": str(rating.rating_id), "created_at": str(rating.created_at)}
+
+
+def rating_assessment(rating: Rating) -> FeedbackAssessment:
+    """A thumbs up is True, a thumbs down False: how MLflow's UI shows a person's verdict."""
+    return FeedbackAssessment(
+        name=RATING_ASSESSMENT_NAME,
+        value=rating.rating == "up",
+        source=AssessmentSource(
+            source_type=AssessmentSourceType.HUMAN, source_id="twinself-visitor"
+        ),
+        rationale=f"A visitor gave the answer a thumbs {rating.rating}.",
+        metadata={**rating_marker(rating), "request_id": rating.request_id},
     )
 
 

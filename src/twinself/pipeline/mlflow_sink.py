@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from mlflow import MlflowClient
+from mlflow.entities import Feedback as FeedbackAssessment
 from mlflow.entities import Metric, Param, RunTag, Span, ViewType
 from mlflow.environment_variables import (
     MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR,
@@ -36,8 +37,9 @@ from twinself.config.settings import Settings
 from twinself.evaluation.results import EvaluationResult
 from twinself.pipeline.feedback_queue import Feedback
 from twinself.pipeline.mlflow_assessments import (
-    FEEDBACK_ASSESSMENT_NAME,
     judge_assessments,
+    rating_assessment,
+    rating_marker,
     suggestion_assessment,
     suggestion_marker,
 )
@@ -49,6 +51,7 @@ from twinself.pipeline.mlflow_run import (
     time_windows,
 )
 from twinself.pipeline.mlflow_trace import REQUEST_ID_TAG, trace_info, trace_spans
+from twinself.pipeline.rating_queue import Rating
 from twinself.pipeline.records import QUALITY_EVALUATION_TAG, EvaluationOutcome, RequestRecord
 from twinself.pipeline.run_sink import (
     RunNotFound,
@@ -179,17 +182,26 @@ class MlflowRunSink:
         return ShippedRun(run_id=run_id, trace_id=trace_id)
 
     def log_feedback(self, feedback: Feedback, trace_id: str) -> None:
-        marker = suggestion_marker(feedback)
         with self._mlflow_errors(f"logging feedback {feedback.feedback_id}"):
-            tracing = self._clients()[1]
-            # A retry after a crash between logging and marking must not add a second copy.
-            for existing in tracing.get_trace_info(trace_id).assessments:
-                metadata = existing.metadata or {}
-                if existing.name == FEEDBACK_ASSESSMENT_NAME and all(
-                    metadata.get(k) == v for k, v in marker.items()
-                ):
-                    return
-            tracing.log_assessment(trace_id, suggestion_assessment(feedback))
+            self._log_once(trace_id, suggestion_assessment(feedback), suggestion_marker(feedback))
+
+    def log_rating(self, rating: Rating, trace_id: str) -> None:
+        with self._mlflow_errors(f"logging rating {rating.rating_id}"):
+            self._log_once(trace_id, rating_assessment(rating), rating_marker(rating))
+
+    def _log_once(
+        self, trace_id: str, assessment: FeedbackAssessment, marker: dict[str, str]
+    ) -> None:
+        """A retry after a crash between logging and marking must not add a second copy: an
+        assessment of this name whose metadata holds `marker` is this one."""
+        tracing = self._clients()[1]
+        for existing in tracing.get_trace_info(trace_id).assessments:
+            metadata = existing.metadata or {}
+            if existing.name == assessment.name and all(
+                metadata.get(k) == v for k, v in marker.items()
+            ):
+                return
+        tracing.log_assessment(trace_id, assessment)
 
     def log_evaluation(self, run_id: str, trace_id: str | None, result: EvaluationResult) -> bool:
         """Scores as run metrics and tags, and as LLM_JUDGE assessments on the trace.

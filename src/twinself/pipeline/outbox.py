@@ -1,10 +1,11 @@
 """The durable local outbox: the SQLite database the request path writes and the workers drain.
 
-SQLite in WAL mode under TWINSELF_HOME. It holds three queues, each its own module over this
-database: requests (`request_queue`), feedback posts (`feedback_queue`) and quality evaluations
-(`evaluation_queue`). The server appends in one short transaction and returns; the workers claim
-due rows and mark them only after MLflow accepted them. Rows survive a crash or restart of any
-process. Each process opens its own `Outbox`.
+SQLite in WAL mode under TWINSELF_HOME. It holds four queues, each its own module over this
+database: requests (`request_queue`), feedback posts (`feedback_queue`), visitors' thumbs up
+or down (`rating_queue`) and quality evaluations (`evaluation_queue`). The server appends in
+one short transaction and returns; the workers claim due rows and mark them only after MLflow
+accepted them. Rows survive a crash or restart of any process. Each process opens its own
+`Outbox`.
 """
 
 from __future__ import annotations
@@ -66,6 +67,21 @@ CREATE TABLE IF NOT EXISTS evaluation_jobs (
     finished_at     REAL
 );
 CREATE INDEX IF NOT EXISTS evaluation_jobs_due ON evaluation_jobs (status, next_attempt_at);
+-- A visitor's thumbs up or down on an answer, one row per click (the newest counts), shipped
+-- as a HUMAN assessment on the request's trace. New tables need no migration: an older
+-- outbox gains this one when it is opened.
+CREATE TABLE IF NOT EXISTS ratings (
+    rating_id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at      REAL NOT NULL,
+    request_id      TEXT NOT NULL,
+    rating          TEXT NOT NULL,
+    status          TEXT NOT NULL DEFAULT 'pending',
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    shipped_at      REAL
+);
+CREATE INDEX IF NOT EXISTS ratings_pending ON ratings (status, next_attempt_at);
 """
 
 # Columns added after a table's first release, so an outbox from an older twinself opens.
@@ -95,6 +111,32 @@ def queue_backlog(db: sqlite3.Connection, table: str, now: float) -> QueueBacklo
     failed = db.execute(f"SELECT COUNT(*) FROM {table} WHERE status = 'failed'").fetchone()[0]
     age = None if oldest is None else max(0.0, now - oldest)
     return QueueBacklog(int(pending), int(failed), age)
+
+
+def mark_row(
+    db: sqlite3.Connection,
+    table: str,
+    key: tuple[str, object],
+    status: RowStatus,
+    now: float,
+    error: str | None = None,
+    delay_seconds: float = 0.0,
+) -> None:
+    """Where a row of a shipped queue (`feedback`, `ratings`) is now, inside the caller's
+    transaction: an attempt counts unless it shipped; `key` is (id column, id)."""
+    column, value = key
+    db.execute(
+        f"UPDATE {table} SET status = ?, last_error = ?, next_attempt_at = ?, "
+        f"attempts = attempts + ?, shipped_at = ? WHERE {column} = ?",
+        (
+            status,
+            error,
+            now + delay_seconds,
+            0 if status == "shipped" else 1,
+            now if status == "shipped" else None,
+            value,
+        ),
+    )
 
 
 class OutboxCorrupt(TwinselfError):

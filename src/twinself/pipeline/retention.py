@@ -5,7 +5,8 @@ Finished means nothing will read the row again:
 - a request record shipped to MLflow (the run is its copy) whose evaluation, if any, is done:
   a waiting or dead evaluation still needs the record's run;
 - an evaluation job logged to its run (done);
-- a suggestion shipped (or given up) and merged into memory, or rejected by the owner.
+- a suggestion shipped (or given up) and merged into memory, or rejected by the owner;
+- a visitor's rating shipped (or given up): the trace holds it.
 Pending, failed-to-ship, waiting and accepted-unmerged rows are kept whatever their age.
 """
 
@@ -31,6 +32,7 @@ class Pruned:
     feedback: int
     bytes_before: int
     bytes_after: int
+    ratings: int = 0
 
 
 def prune(outbox: Outbox, retention_days: float, now: float) -> Pruned:
@@ -53,9 +55,13 @@ def prune(outbox: Outbox, retention_days: float, now: float) -> Pruned:
             "OR (review = 'rejected' AND reviewed_at < ?))",
             (cutoff, cutoff),
         ).rowcount
-    if requests or evaluations or feedback:
+        ratings = db.execute(
+            "DELETE FROM ratings WHERE status IN ('shipped', 'failed') AND created_at < ?",
+            (cutoff,),
+        ).rowcount
+    if requests or evaluations or feedback or ratings:
         _compact_if_worth_it(outbox)
-    return Pruned(requests, evaluations, feedback, before, outbox_bytes(outbox))
+    return Pruned(requests, evaluations, feedback, before, outbox_bytes(outbox), ratings)
 
 
 def outbox_bytes(outbox: Outbox) -> int:

@@ -14,6 +14,7 @@ from typing import Protocol
 from twinself.errors import TwinselfError
 from twinself.evaluation.results import EvaluationResult
 from twinself.pipeline.feedback_queue import Feedback
+from twinself.pipeline.rating_queue import Rating
 from twinself.pipeline.records import EvaluationOutcome, RequestRecord
 
 
@@ -64,6 +65,10 @@ class RunSink(Protocol):
 
     def log_feedback(self, feedback: Feedback, trace_id: str) -> None:
         """Attach a human's suggested response to the request's trace; safe to repeat."""
+        ...
+
+    def log_rating(self, rating: Rating, trace_id: str) -> None:
+        """Attach a visitor's thumbs up or down to the request's trace; safe to repeat."""
         ...
 
     def log_evaluation(self, run_id: str, trace_id: str | None, result: EvaluationResult) -> bool:

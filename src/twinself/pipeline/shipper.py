@@ -25,9 +25,10 @@ from typing import Literal, Protocol
 
 from twinself.backoff import backoff_delay
 from twinself.config.settings import Settings
-from twinself.pipeline.feedback_queue import Feedback, FeedbackQueue
+from twinself.pipeline.feedback_queue import FeedbackQueue
 from twinself.pipeline.mlflow_sink import build_run_sink
 from twinself.pipeline.outbox import Outbox, build_outbox
+from twinself.pipeline.rating_queue import RatingQueue
 from twinself.pipeline.request_queue import PendingRequest, RequestQueue
 from twinself.pipeline.retention import prune
 from twinself.pipeline.run_sink import RunSink, SinkRejected, SinkUnavailable
@@ -51,6 +52,17 @@ class PassReport:
 ShipErrorKind = Literal["unavailable", "rejected"]
 
 
+@dataclass(frozen=True)
+class _Attachment:
+    """A suggestion or a rating: logged on its request's trace once the request has shipped."""
+
+    name: str
+    request_id: str | None
+    attempts: int
+    mark: Callable[..., None]  # the queue's mark(status, error, delay) for this row
+    log: Callable[[str], None]  # the sink's call, given the trace id
+
+
 class ShipperObserver(Protocol):
     """Told what each pass did (the shipper's Prometheus metrics)."""
 
@@ -66,7 +78,7 @@ class ShipperObserver(Protocol):
 
 
 class Shipper:
-    """Drains the request and feedback queues of one outbox. `clock` dates every attempt."""
+    """Drains the request, feedback and rating queues of one outbox. `clock` dates every attempt."""
 
     def __init__(
         self,
@@ -84,6 +96,7 @@ class Shipper:
         self.outbox = outbox
         self.requests = RequestQueue(outbox, clock)
         self.feedback = FeedbackQueue(outbox, clock)
+        self.ratings = RatingQueue(outbox, clock)
         self.sink = sink
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
@@ -101,7 +114,8 @@ class Shipper:
     # --- one pass ---------------------------------------------------------------------
 
     def ship_pending_records(self) -> int:
-        """Ship what is due now (one batch of requests, then due feedback); return runs shipped."""
+        """Ship what is due now (one batch of requests, then due feedback and ratings); return
+        runs shipped."""
         return self.run_pass().shipped
 
     def run_pass(self) -> PassReport:
@@ -147,13 +161,14 @@ class Shipper:
     def _prune(self) -> None:
         self._next_prune_at = self._clock() + PRUNE_EVERY_SECONDS
         pruned = prune(self.outbox, self._retention_days, self._clock())
-        if pruned.requests or pruned.evaluations or pruned.feedback:
+        if pruned.requests or pruned.evaluations or pruned.feedback or pruned.ratings:
             logger.info(
-                "Deleted %d record(s), %d evaluation(s), %d suggestion(s) finished more than "
-                "%g days ago; the outbox went from %d to %d bytes",
+                "Deleted %d record(s), %d evaluation(s), %d suggestion(s), %d rating(s) "
+                "finished more than %g days ago; the outbox went from %d to %d bytes",
                 pruned.requests,
                 pruned.evaluations,
                 pruned.feedback,
+                pruned.ratings,
                 self._retention_days,
                 pruned.bytes_before,
                 pruned.bytes_after,
@@ -231,39 +246,50 @@ class Shipper:
             logger.warning("Request %s rejected (attempt %d): %s", request_id, attempts, error)
 
     def _ship_due_feedback(self) -> tuple[SinkUnavailable | None, bool]:
-        """The outage that cut it short, if any, and whether MLflow was called."""
+        """Due suggestions, then due ratings: the outage that cut it short, if any, and
+        whether MLflow was called."""
         called = False
-        for feedback in self.feedback.due(self._batch_size):
+        for item in self._due_attachments():
             if self._stop.is_set():
                 break
             try:
-                called = self._ship_feedback(feedback) or called
+                called = self._attach(item) or called
             except SinkUnavailable as exc:
                 return exc, True
         return None, called
 
-    def _ship_feedback(self, feedback: Feedback) -> bool:
-        """Ship one suggestion; True when that called MLflow."""
-        mark = partial(self.feedback.mark, feedback.feedback_id)
-        if feedback.request_id is None:
+    def _due_attachments(self) -> Iterator[_Attachment]:
+        for f in self.feedback.due(self._batch_size):
+            mark = partial(self.feedback.mark, f.feedback_id)
+            log = partial(self.sink.log_feedback, f)
+            yield _Attachment(f"Feedback {f.feedback_id}", f.request_id, f.attempts, mark, log)
+        for r in self.ratings.due(self._batch_size):
+            mark = partial(self.ratings.mark, r.rating_id)
+            log = partial(self.sink.log_rating, r)
+            yield _Attachment(f"Rating {r.rating_id}", r.request_id, r.attempts, mark, log)
+
+    def _attach(self, item: _Attachment) -> bool:
+        """Log one suggestion or rating on its request's trace; True when that called MLflow."""
+        mark = item.mark
+        if item.request_id is None:
             mark("shipped")  # nothing to attach it to; the outbox row is its durable copy
             return False
-        state = self.requests.state(feedback.request_id)
+        state = self.requests.state(item.request_id)
         if state is None:
-            mark("failed", f"request {feedback.request_id} is not in the outbox")
+            mark("failed", f"request {item.request_id} is not in the outbox")
         elif state.status == "failed":
-            mark("failed", f"request {feedback.request_id} failed to ship: {state.last_error}")
+            mark("failed", f"request {item.request_id} failed to ship: {state.last_error}")
         elif state.status != "shipped" or state.trace_id is None:
-            waiting = f"waiting for request {feedback.request_id} to ship"
-            mark("pending", waiting, self.backoff_seconds(feedback.attempts + 1))
+            waiting = f"waiting for request {item.request_id} to ship"
+            mark("pending", waiting, self.backoff_seconds(item.attempts + 1))
         else:
             try:
-                self.sink.log_feedback(feedback, state.trace_id)
+                item.log(state.trace_id)
             except SinkRejected as exc:
-                give_up = feedback.attempts + 1 >= self._max_attempts_rejected
-                delay = self.backoff_seconds(feedback.attempts + 1)
+                give_up = item.attempts + 1 >= self._max_attempts_rejected
+                delay = self.backoff_seconds(item.attempts + 1)
                 mark("failed" if give_up else "pending", str(exc), delay)
-                logger.warning("Feedback %d rejected: %s", feedback.feedback_id, exc)
+                logger.warning("%s rejected: %s", item.name, exc)
                 if self._observer is not None:
                     self._observer.ship_failed("rejected")
                 return True

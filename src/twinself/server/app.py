@@ -29,6 +29,7 @@ from twinself.server.http_metrics import HttpMetricsMiddleware
 from twinself.server.routes import admin, chat, feedback, status
 from twinself.server.routes.chat import TRACKED_ENDPOINTS
 from twinself.server.services import ServerServices, build_services
+from twinself.server.web_page import mount_page
 
 ServicesFactory = Callable[[Settings], ServerServices]
 
@@ -59,6 +60,8 @@ def create_app(settings: Settings, services_factory: ServicesFactory = build_ser
     app.include_router(chat.router, dependencies=[*visitors, *chat_guards])
     app.include_router(feedback.router, dependencies=visitors)
     app.include_router(admin.router, dependencies=[Depends(limit_rate), Depends(require_admin_key)])
+    # The chat page: public static files (no key needed to load them; the API calls need one).
+    mount_page(app, settings)
 
     def track_refusal(request: Request, error_type: str, status: int) -> str:
         """A chat request refused before its handler ran: recorded like every other."""

@@ -79,6 +79,27 @@ class SuggestionResponse(BaseModel):
     saved_to: str = Field(examples=["feedback/42"])
 
 
+class MetricScore(BaseModel):
+    score: float
+    threshold: float
+    passed: bool
+
+
+class EvaluationScores(BaseModel):
+    answer_relevancy: MetricScore
+    faithfulness: MetricScore
+
+
+class RunEvaluation(BaseModel):
+    """The answer's quality evaluation, read from the outbox (no MLflow round-trip). `scores`
+    appear once judged (`scored`, then `done` when logged to MLflow); `dead`: it kept failing.
+    The judge's reasons stay out: they may quote memory visitors are not shown."""
+
+    status: Literal["pending", "running", "scored", "done", "dead"]
+    judge: str | None = None
+    scores: EvaluationScores | None = None
+
+
 class RunState(BaseModel):
     request_id: str
     status: Literal["pending", "shipped", "failed"]
@@ -86,6 +107,23 @@ class RunState(BaseModel):
     trace_id: str | None
     attempts: int
     last_error: str | None
+    # None when the answer was not sampled for evaluation (or evaluation is off).
+    evaluation: RunEvaluation | None = None
+
+
+class RatingRequest(BaseModel):
+    request_id: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        examples=["3f2a9c1e7b5d4e6f8a0b1c2d3e4f5a6b"],
+    )
+    rating: Literal["up", "down"]
+
+
+class RatingResponse(BaseModel):
+    status: Literal["success"] = "success"
+    rating_id: int
 
 
 class ErrorBody(BaseModel):

@@ -18,6 +18,7 @@ from twinself.pipeline.feedback_queue import FeedbackQueue
 from twinself.pipeline.outbox import Outbox, build_outbox
 from twinself.pipeline.outbox_writes import OutboxWriteGate
 from twinself.pipeline.pricing import PriceBook, load_prices
+from twinself.pipeline.rating_queue import RatingQueue
 from twinself.pipeline.records import RequestRecord
 from twinself.pipeline.request_queue import RequestQueue
 from twinself.pipeline.request_recorder import EvaluationSampling, RequestRecorder
@@ -67,6 +68,7 @@ class ServerServices:
     requests: RequestQueue | None = None
     feedback: FeedbackQueue | None = None
     evaluations: EvaluationQueue | None = None
+    ratings: RatingQueue | None = None
 
     def serving(self) -> Serving:
         """Take once per request: the twin and data version it answers from, to the end."""
@@ -146,4 +148,5 @@ def build_services(
         requests=requests,
         feedback=feedback,
         evaluations=evaluations,
+        ratings=RatingQueue(outbox) if outbox is not None else None,
     )

@@ -21,6 +21,7 @@ from twinself.pipeline.feedback_queue import (
     ReviewRefused,
     ReviewState,
 )
+from twinself.pipeline.rating_queue import RatingValue
 from twinself.server.deps import ServicesDep
 from twinself.server.schemas import ErrorBody
 
@@ -43,6 +44,14 @@ class FeedbackItem(BaseModel):
     original_response: str
     suggested_response: str
     reviewed_at: float | None
+
+
+class RatingItem(BaseModel):
+    rating_id: int
+    created_at: float
+    request_id: str
+    rating: RatingValue
+    shipped: bool  # logged on the request's MLflow trace
 
 
 class ReviewRequest(BaseModel):
@@ -96,6 +105,26 @@ async def review_feedback(body: ReviewRequest, services: ServicesDep) -> ReviewR
     except ReviewRefused as exc:
         raise HTTPException(409, str(exc)) from None
     return ReviewResponse(decision=body.decision, ids=ids)
+
+
+@router.get("/ratings", response_model=list[RatingItem], responses={503: {"model": ErrorBody}})
+async def list_ratings(
+    services: ServicesDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[RatingItem]:
+    """Visitors' thumbs up or down: each rated answer's newest rating, newest first."""
+    if services.ratings is None:
+        raise HTTPException(503, "Tracking is off (TWINSELF_TRACKING=false): no ratings.")
+    ratings = await run_in_threadpool(services.ratings.latest, limit)
+    return [
+        RatingItem(
+            rating_id=r.rating_id,
+            created_at=r.created_at,
+            request_id=r.request_id,
+            rating=r.rating,
+            shipped=r.status == "shipped",
+        )
+        for r in ratings
+    ]
 
 
 @router.get("/versions")

@@ -1,4 +1,5 @@
-"""POST /api/edit-message/suggestion: a human's better answer, stored durably."""
+"""POST /api/edit-message/suggestion (a human's better answer) and POST /api/feedback/rating
+(a thumbs up or down), stored durably in the outbox and attached to the request's trace."""
 
 from __future__ import annotations
 
@@ -7,9 +8,16 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from twinself.server.deps import ServicesDep
-from twinself.server.schemas import ErrorBody, SuggestionRequest, SuggestionResponse
+from twinself.server.schemas import (
+    ErrorBody,
+    RatingRequest,
+    RatingResponse,
+    SuggestionRequest,
+    SuggestionResponse,
+)
 
 router = APIRouter(tags=["feedback"])
+TRACKING_OFF = "Tracking is off (TWINSELF_TRACKING=false); {} not stored."
 
 
 @router.post(
@@ -35,7 +43,7 @@ async def suggest_edit(
         return JSONResponse({"detail": f"Empty field(s): {', '.join(empty)}"}, status_code=400)
     if services.feedback is None or services.outbox is None:
         return JSONResponse(
-            {"detail": "Tracking is off (TWINSELF_TRACKING=false); suggestions are not stored."},
+            {"detail": TRACKING_OFF.format("suggestions are")},
             status_code=503,
         )
     services.metrics.feedback_received.inc()
@@ -52,3 +60,29 @@ async def suggest_edit(
         else "Suggestion saved.",
         saved_to=f"feedback/{feedback_id}",  # the id `twinself feedback list` shows, no path
     )
+
+
+@router.post(
+    "/api/feedback/rating",
+    response_model=RatingResponse,
+    responses={
+        400: {"model": ErrorBody, "description": "The body is not UTF-8 JSON."},
+        401: {"model": ErrorBody, "description": "TWINSELF_API_KEYS is set; no valid key."},
+        404: {"model": ErrorBody, "description": "No request with this id is recorded."},
+        413: {"model": ErrorBody, "description": "The body is over TWINSELF_MAX_BODY_BYTES."},
+        429: {"model": ErrorBody, "description": "Over TWINSELF_RATE_LIMIT; see Retry-After."},
+        503: {"model": ErrorBody, "description": "Tracking is off; nothing is stored."},
+    },
+)
+async def rate_answer(body: RatingRequest, services: ServicesDep) -> RatingResponse | JSONResponse:
+    """A visitor's thumbs up or down on one answer (by its request_id). Each call is kept; the
+    newest is the answer's rating, logged as a HUMAN `user_rating` assessment on its trace."""
+    if services.ratings is None or services.requests is None:
+        return JSONResponse({"detail": TRACKING_OFF.format("ratings are")}, status_code=503)
+    known = await run_in_threadpool(services.requests.state, body.request_id)
+    if known is None:
+        return JSONResponse(
+            {"detail": f"No request {body.request_id} is recorded."}, status_code=404
+        )
+    rating_id = await run_in_threadpool(services.ratings.append, body.request_id, body.rating)
+    return RatingResponse(rating_id=rating_id)

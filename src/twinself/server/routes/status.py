@@ -1,27 +1,50 @@
-"""GET /, GET /health, GET /runs/{request_id}."""
+"""GET / (JSON, or the chat page for a browser), GET /health, GET /runs/{request_id}."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client.exposition import choose_encoder
 from starlette.concurrency import run_in_threadpool
 
 import twinself
+from twinself.evaluation.results import EvaluationResult, MetricResult
 from twinself.memory.store import MissingVersionStore
+from twinself.pipeline.evaluation_queue import QueuedJob
 from twinself.pipeline.retention import outbox_bytes
 from twinself.redaction import redact
 from twinself.server.access import require_api_key
 from twinself.server.deps import ServicesDep
-from twinself.server.schemas import ErrorBody, RunState
+from twinself.server.schemas import (
+    ErrorBody,
+    EvaluationScores,
+    MetricScore,
+    RunEvaluation,
+    RunState,
+)
+from twinself.server.web_page import PAGE_PATH, prefers_html
 
 router = APIRouter(tags=["status"])
 
 
-@router.get("/")
-async def root(services: ServicesDep) -> dict[str, Any]:
+@router.get(
+    "/",
+    response_model=dict[str, Any],
+    responses={
+        307: {
+            "description": "A browser (Accept ranks text/html above JSON) is sent to the "
+            "chat page, /ui/.",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def root(request: Request, services: ServicesDep) -> Any:
+    """What this server is and offers, as JSON; a browser is redirected to the chat page."""
+    if prefers_html(request.headers.get("accept", "")):
+        link = f'<a href="{PAGE_PATH}">The chat page</a>'
+        return HTMLResponse(link, status_code=307, headers={"Location": PAGE_PATH})
     return {
         "name": "twinself",
         "bot_name": services.twin.persona.name,
@@ -33,9 +56,11 @@ async def root(services: ServicesDep) -> dict[str, Any]:
             "quality_evaluation": services.recorder.evaluating,
         },
         "endpoints": {
+            "page": PAGE_PATH,
             "chat": "POST /chat",
             "chat_stream": "POST /chat/stream",
             "suggestion": "POST /api/edit-message/suggestion",
+            "rating": "POST /api/feedback/rating",
             "run_status": "GET /runs/{request_id}",
             "health": "GET /health",
             "metrics": "GET /metrics",
@@ -116,6 +141,7 @@ async def run_state(request_id: str, services: ServicesDep) -> RunState | JSONRe
     state = services.requests.state(request_id) if services.requests is not None else None
     if state is None:
         return JSONResponse({"detail": f"No request {request_id} is recorded."}, status_code=404)
+    job = services.evaluations.get(request_id) if services.evaluations is not None else None
     return RunState(
         request_id=state.request_id,
         status=state.status,
@@ -123,4 +149,19 @@ async def run_state(request_id: str, services: ServicesDep) -> RunState | JSONRe
         trace_id=state.trace_id,
         attempts=state.attempts,
         last_error=state.last_error,
+        evaluation=run_evaluation(job) if job is not None else None,
     )
+
+
+def run_evaluation(job: QueuedJob) -> RunEvaluation:
+    if job.result is None:
+        return RunEvaluation(status=job.status)
+    result = EvaluationResult.from_dict(job.result)
+
+    def score(metric: MetricResult) -> MetricScore:
+        return MetricScore(score=metric.score, threshold=metric.threshold, passed=metric.passed)
+
+    scores = EvaluationScores(
+        answer_relevancy=score(result.answer_relevancy), faithfulness=score(result.faithfulness)
+    )
+    return RunEvaluation(status=job.status, judge=result.judge, scores=scores)
