@@ -104,6 +104,11 @@ def _real_requests(
             },
         )
         assert posted.status_code == 200, posted.text
+        for request_id, thumb in zip(request_ids[:3], ("down", "up", "down"), strict=True):
+            rated = client.post(
+                "/api/feedback/rating", json={"request_id": request_id, "rating": thumb}
+            )
+            assert rated.status_code == 200, rated.text
     shipper = build_shipper(settings)
     assert shipper.drain().shipped >= 6
     judge = build_judge(settings, lambda: embedder)
@@ -291,6 +296,8 @@ def test_worst_answers_link_their_traces_and_markup_stays_text(
     )
     feedback = parsed.rows("feedback-table")
     assert [row[4][0] for row in feedback] == [filled.suggestion]
+    assert "Thumbs: 1 up, 2 down" in " ".join("".join(parsed.text).split())
+    assert len(parsed.rows("thumbs-down")) == 2
 
 
 def test_coverage_and_errors_count_every_outcome(filled: Filled, page: tuple[str, str]) -> None:

@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 
 import numpy as np
 
@@ -103,6 +104,7 @@ class ReportFigures:
     groups: list[GroupSlice]
     worst: list[WorstAnswer]
     feedback: list[dict[str, str]] | None = None  # None: the outbox is not on this machine
+    ratings: dict[str, Any] | None = None  # thumbs: up, down, newest_down (feedback.ratings_of)
     runs_read: int = 0
     search_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from twinself.pipeline.mlflow_sink import MlflowRunSink
-from twinself.reporting.feedback import newest_feedback
+from twinself.reporting.feedback import newest_feedback, ratings_of
 from twinself.reporting.figures import ReportFigures, Slice, summarise
 from twinself.reporting.html_page import render_page
 from twinself.reporting.mlflow_source import ReportSource
@@ -60,6 +60,7 @@ def build_review(
     figures.worst = source.with_texts(figures.worst)
     if outbox_path is not None:
         figures.feedback = newest_feedback(outbox_path, period, source.trace_url)
+        figures.ratings = ratings_of(outbox_path, period, source.trace_url)
     summed = time.perf_counter()
     review.html = render_page(
         figures,
