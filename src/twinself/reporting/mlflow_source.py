@@ -70,7 +70,7 @@ class ReportSource:
 
     def rows(self, period: ReportPeriod, page_size: int = PAGE_SIZE) -> list[RunRow]:
         """A server is searched in SEARCH_WINDOWS time windows at once: it builds one window's
-        JSON while this process parses another's (a third less time over 10,000 runs). A local
+        JSON while this process parses another's (up to a third less time over 10,000 runs). A local
         store is searched in this process, where threads would only take turns."""
         experiment_id = self.experiment_id()
         client = self._mlflow()
