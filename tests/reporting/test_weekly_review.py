@@ -380,3 +380,30 @@ def test_the_terminal_table_shows_days_and_versions(page: tuple[str, str]) -> No
     assert "Weekly review" in output and "Per data version and model" in output
     assert "v2_20261120" in output and "openai/" in output  # 80 columns: a long name folds
     assert "Weekly review written to" in output and "Logged as MLflow run" in output
+
+
+def test_the_local_store_read_directly_gives_the_same_figures_and_links_to_the_ui(
+    filled: Filled, tmp_path: Path
+) -> None:
+    """What `twinself report` does beside `make run` (MLFLOW_TRACKING_URI unset): it reads the
+    SQLite store itself, and links to the UI `serve --mlflow-ui` serves."""
+    period = ["--from", filled.first_day.isoformat(), "--to", filled.last_day.isoformat()]
+    out = tmp_path / "local.html"
+    direct = _report(
+        filled, *period, "--out", str(out), "--json", "--no-log",
+        "--mlflow-ui-url", "http://127.0.0.1:5999/",
+        uri=f"sqlite:///{filled.server.root / 'mlflow.db'}",
+    )  # fmt: skip
+    assert direct.exit_code == 0, direct.output
+    over_http = _report(filled, *period, "--json", "--no-log")
+    def total(output: str) -> Any:  # sums in another order: equal to 9 places
+        return json.loads(output, parse_float=lambda v: round(float(v), 9))["total"]
+
+    assert total(direct.stdout) == total(over_http.stdout)
+    experiment = MlflowClient(filled.server.uri).get_experiment_by_name(EXPERIMENT)
+    assert experiment is not None
+    trace_url = (
+        f"http://127.0.0.1:5999/#/experiments/{experiment.experiment_id}/traces/"
+        f"{filled.evil_trace_id}"
+    )
+    assert trace_url in Page(out.read_text(encoding="utf-8")).links

@@ -34,6 +34,13 @@ def report(
         help="The HTML file (default: TWINSELF_HOME/reports/weekly-review-FROM_TO.html).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON, no table."),
+    mlflow_ui_url: str = typer.Option(
+        "http://127.0.0.1:5000",
+        "--mlflow-ui-url",
+        help="Where the page's links open runs and traces when the runs are read from the "
+        "local SQLite store: the UI `twinself serve --mlflow-ui` serves ('' for no links). "
+        "With MLFLOW_TRACKING_URI set to a server, that server's address is used.",
+    ),
     log: bool = typer.Option(
         True, "--log/--no-log", help="Log the page as a weekly_review run in MLflow."
     ),
@@ -64,7 +71,9 @@ def report(
         else period_since(since or "7d", now)
     )
     settings = load_settings()
-    source = ReportSource(settings.resolved_tracking_uri, settings.mlflow_experiment)
+    source = ReportSource(
+        settings.resolved_tracking_uri, settings.mlflow_experiment, ui_url=mlflow_ui_url
+    )
     with err_console.status(f"Reading the runs of '{settings.mlflow_experiment}'..."):
         review = build_review(source, period, now=now, outbox_path=settings.home / "outbox.sqlite3")
     if review.html is None:

@@ -35,9 +35,12 @@ class ReportUnavailable(TwinselfError):
 
 
 class ReportSource:
-    def __init__(self, tracking_uri: str, experiment_name: str) -> None:
+    def __init__(self, tracking_uri: str, experiment_name: str, ui_url: str = "") -> None:
+        """`ui_url`: where the MLflow UI of a store read directly (SQLite) is served, for the
+        page's links; a server's own address is used when the tracking URI is one."""
         self._uri = tracking_uri
         self._experiment_name = experiment_name
+        self._ui_url = ui_url.rstrip("/")
         self._client: MlflowClient | None = None
         self._experiment_id: str | None = None
         # A report is a process of its own: fail in seconds, not after MLflow's ~4 minutes of
@@ -74,7 +77,7 @@ class ReportSource:
         store is searched in this process, where threads would only take turns."""
         experiment_id = self.experiment_id()
         client = self._mlflow()
-        windows = SEARCH_WINDOWS if self._ui_base() else 1
+        windows = SEARCH_WINDOWS if self._server_base() else 1
         start, end = period.start_ms, period.end_ms
         edges = [start + (end - start) * i // windows for i in range(windows + 1)]
 
@@ -114,14 +117,14 @@ class ReportSource:
     # Routes of the MLflow 3 UI (hash router): experimentPageTabTraceDetail and the run page,
     # as declared in mlflow/server/js's routes and printed by MlflowClient for runs.
     def run_url(self, run_id: str) -> str:
-        base = self._ui_base()
+        base = self._server_base() or self._ui_url
         return f"{base}/#/experiments/{self.experiment_id()}/runs/{run_id}" if base else ""
 
     def trace_url(self, trace_id: str) -> str:
-        base = self._ui_base()
+        base = self._server_base() or self._ui_url
         return f"{base}/#/experiments/{self.experiment_id()}/traces/{trace_id}" if base else ""
 
-    def _ui_base(self) -> str:
+    def _server_base(self) -> str:
         parsed = urlparse(self._uri)
         if parsed.scheme not in ("http", "https"):
             return ""
