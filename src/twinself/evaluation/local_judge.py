@@ -19,7 +19,8 @@ from twinself.evaluation.judge_faithfulness import (
     claim_verdict,
     factual_claims,
     faithfulness_reason,
-    normalised_tokens,
+    faithfulness_score,
+    gather_evidence,
 )
 from twinself.evaluation.judge_relevancy import (
     StatementVerdict,
@@ -44,22 +45,16 @@ class LocalJudge:
     def __init__(self, encoder: Embedder) -> None:
         self._encoder = encoder
 
-    def faithfulness(self, answer: str, context: Sequence[str]) -> JudgeScore:
+    def faithfulness(self, answer: str, context: Sequence[str], question: str = "") -> JudgeScore:
+        """`question`, when known: details the asker gave count as given, not as claims."""
         claims = factual_claims(answer)
         if not claims:
             return JudgeScore(1.0, "The answer makes no factual claims.")
-        context_sentences = [s for passage in context for s in split_statements(passage)]
-        if not context_sentences:
+        if not any(passage.strip() for passage in context):
             return JudgeScore(0.0, "There is no retrieved context to support the claims.")
-        known = normalised_tokens(" ".join(context))
-        claim_vectors = self._encoder.embed_documents(claims)
-        context_vectors = self._encoder.embed_documents(context_sentences)
-        verdicts = tuple(
-            claim_verdict(claim, max(similarity(vector, c) for c in context_vectors), known)
-            for claim, vector in zip(claims, claim_vectors, strict=True)
-        )
-        score = sum(v.supported for v in verdicts) / len(verdicts)
-        return JudgeScore(score, faithfulness_reason(verdicts), verdicts)
+        evidence = gather_evidence(context, question, answer)
+        verdicts = tuple(claim_verdict(claim, evidence) for claim in claims)
+        return JudgeScore(faithfulness_score(verdicts), faithfulness_reason(verdicts), verdicts)
 
     def answer_relevancy(self, question: str, answer: str) -> JudgeScore:
         statements = split_statements(answer)
