@@ -23,10 +23,12 @@ from twinself.evaluation.judge_faithfulness import (
     gather_evidence,
 )
 from twinself.evaluation.judge_relevancy import (
+    UNSPECIFIC_SHARE,
     StatementVerdict,
     calibrated,
     question_focus,
     relevancy_reason,
+    says_nothing_specific,
     statement_verdict,
 )
 from twinself.evaluation.judge_words import split_statements
@@ -68,4 +70,8 @@ class LocalJudge:
             for statement, vector in zip(statements, vectors, strict=True)
         )
         raw = sum(v.relevance for v in verdicts) / len(verdicts)
-        return JudgeScore(calibrated(raw), relevancy_reason(verdicts, raw), verdicts)
+        reason = relevancy_reason(verdicts, raw)
+        if unspecific := says_nothing_specific(question, answer):
+            raw *= UNSPECIFIC_SHARE
+            reason = f"The answer {unspecific}. " + reason
+        return JudgeScore(calibrated(raw), reason, verdicts)
