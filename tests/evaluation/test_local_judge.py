@@ -259,3 +259,28 @@ def test_calibration_keeps_the_order_and_maps_the_best_cut_to_the_pass_mark() ->
     raw = [i / 20 for i in range(21)]
     mapped = [calibrated(r) for r in raw]
     assert mapped == sorted(mapped) and len(set(mapped)) == len(mapped)
+
+
+def test_a_generic_or_evasive_answer_does_not_pass(judge: LocalJudge) -> None:
+    question = "What's your marathon PB?"
+    on = judge.answer_relevancy(question, "My best is 3:58:12, at the Seoul Marathon in 2024.")
+    generic = judge.answer_relevancy(question, "Marathons are mostly about pacing the first half.")
+    evasive = judge.answer_relevancy(question, "Oh, marathons! There is so much I could say.")
+    assert on.score >= 0.7 > max(generic.score, evasive.score), (on, generic, evasive)
+    assert "general remark" in generic.reason and "much to say" in evasive.reason
+
+
+def test_yes_or_no_answers_a_yes_no_question(judge: LocalJudge) -> None:
+    score = judge.answer_relevancy("Do you still have your nursing registration?", "Yes.")
+    assert score.score == 1.0
+
+
+def test_a_statement_about_another_person_is_off_topic(judge: LocalJudge) -> None:
+    question = "How long was your grandad a fisherman?"
+    off = judge.answer_relevancy(question, "My mother taught geography for 35 years.")
+    on = judge.answer_relevancy(question, "My grandad fished for 31 years.")
+    assert on.score > 0.7 > off.score
+
+
+def test_calibration_maps_a_mean_at_the_cut_to_the_pass_mark() -> None:
+    assert calibrated((0.1 + 0.2 + 0.6) / 3) == 0.7  # 0.29999999999999993 in floating point

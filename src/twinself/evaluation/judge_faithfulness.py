@@ -44,7 +44,8 @@ _WRONG = 1.0  # a fact the context lacks or contradicts
 _DERIVED = 0.3  # a count in words or a sum / difference the context does not state
 _LISTED = 0.1  # a count in words of the names the claim then lists: "two supervisors: A and B"
 _NOVEL_WORD = 0.08  # each content word neither the context nor the question has
-_SWAP_MARGIN = 2  # how many more of a fact's neighbouring words a rival sentence must share
+_SWAP_MARGIN = 1  # how many more of a fact's neighbouring words a rival sentence must share
+_RECOUNT_OVERLAP = 3  # words a sentence counting the same thing shares with the claim
 _WINDOW = 6  # words either side of a fact that say what it is about
 _NEGATION = re.compile(r"not|no|never|nobody|none|nothing|neither|nor|without", re.I)
 _CONNECTIVES = frozenset("because while though although whether since unless".split())
@@ -77,7 +78,7 @@ def _polarity(text: str) -> tuple[set[str], set[str]]:
         if _NEGATION.fullmatch(lowered):
             scope = 1
             continue
-        if lowered in STOP or lowered in LIGHT or lowered in _CONNECTIVES:
+        if lowered in STOP or lowered in LIGHT or lowered in _CONNECTIVES or lowered[0].isdigit():
             continue
         (negated if scope else positive).add(stem(lowered))
         scope = max(0, scope - 1)
@@ -113,6 +114,7 @@ class Evidence:
     units: dict[str, tuple[Fact, ...]]  # number -> its mentions in the context
     positive: frozenset[str]  # stems the context says without a negation
     negated: frozenset[str]  # stems it says only under one ("nobody complained")
+    near_negation: frozenset[str]  # stems of the context's sentences that hold a negation
 
 
 def gather_evidence(context: Sequence[str], question: str, answer: str) -> Evidence:
@@ -149,6 +151,9 @@ def gather_evidence(context: Sequence[str], question: str, answer: str) -> Evide
         {k: tuple(v) for k, v in units.items()},
         frozenset(positive),
         frozenset(negated - positive),
+        frozenset(
+            stem_ for sentence in sentences if _polarity(sentence)[1] for stem_ in _stems(sentence)
+        ),
     )
 
 
@@ -206,6 +211,10 @@ def _derived(fact: Fact, evidence: Evidence) -> bool:
     months = [int(y) * 12 + int(m) for y, m, *_ in (d.split("-") for d in evidence.dates)]
     if fact.unit == "month" and any(abs(a - b) == target for a, b in combinations(months, 2)):
         return True
+    if fact.unit == "year" and any(
+        round(abs(a - b) / 12) == target for a, b in combinations(months, 2)
+    ):
+        return True  # "four years in Accra", from July 2011 to July 2015
     percents = [
         float(k) for k, facts in evidence.units.items() if any(f.unit == "percent" for f in facts)
     ]
@@ -223,7 +232,10 @@ def _window(claim: str, fact: Fact, facts: Sequence[Fact]) -> set[str]:
     return _stems(near) - own
 
 
-def _rivals(fact: Fact, other: Fact) -> bool:
+def _rivals(fact: Fact, other: Fact, named: frozenset[str]) -> bool:
+    """`named`: the claim's names; a name rivals another only if the claim does not use it."""
+    if fact.kind == "name":
+        return other.kind == "name" and not any(_same_name(other.key, n) for n in named)
     if fact.kind == "number":
         same_unit = not fact.unit or other.unit == fact.unit
         return other.kind == "number" and same_unit and other.key != fact.key
@@ -237,10 +249,16 @@ def _holds(fact: Fact, sentence_facts: Sequence[Fact]) -> bool:
         return any(f.kind == "date" and f.key.startswith(fact.key) for f in sentence_facts)
     if fact.kind == "year":
         return any(f.key[:4] == fact.key for f in sentence_facts if f.kind in ("year", "date"))
+    if fact.kind == "name":
+        return any(f.kind == "name" and _same_name(f.key, fact.key) for f in sentence_facts)
     return any(f.kind == "number" and f.key == fact.key for f in sentence_facts)
 
 
-def _swapped(fact: Fact, window: set[str], evidence: Evidence) -> bool:
+def _same_name(a: str, b: str) -> bool:
+    return bool(set(a.split()) & set(b.split()))
+
+
+def _swapped(fact: Fact, window: set[str], evidence: Evidence, named: frozenset[str]) -> bool:
     """Does a context sentence with a rival fact match the fact's neighbouring words clearly
     better than every sentence that has the fact itself?"""
     own, rival = -1, -1
@@ -248,7 +266,7 @@ def _swapped(fact: Fact, window: set[str], evidence: Evidence) -> bool:
         overlap = len(window & stems)
         if _holds(fact, facts):
             own = max(own, overlap)
-        elif any(_rivals(fact, f) for f in facts):
+        elif any(_rivals(fact, f, named) for f in facts):
             rival = max(rival, overlap)
     return own >= 0 and rival - own >= _SWAP_MARGIN
 
@@ -273,7 +291,7 @@ def _counted_elsewhere(claim: str, fact: Fact, facts: Sequence[Fact], evidence: 
         return False
     window = _window(claim, fact, facts) - {fact.unit}
     return any(
-        len(window & stems) >= 2
+        len(window & stems) >= _RECOUNT_OVERLAP
         and any(f.kind == "number" and f.unit and _same_unit(fact, f) for f in sentence_facts)
         for stems, sentence_facts in zip(
             evidence.sentence_stems, evidence.sentence_facts, strict=True
@@ -288,7 +306,6 @@ def _fact_cost(
         missing = [w for w in fact.key.split() if not _known_name(w, evidence)]
         if missing:
             return _WRONG, f"names {fact.text!r}, which the context does not"
-        return 0.0, ""
     if fact.kind == "date" and fact.key not in evidence.dates:
         return _WRONG, f"dates it {fact.text!r}, which the context does not"
     if fact.kind == "year" and fact.key not in evidence.numbers:
@@ -309,9 +326,9 @@ def _fact_cost(
         measured = not fact.spelled or _UNIT_SHORT.get(fact.unit, fact.unit) in _MEASURES
         if fact.unit and measured and mentions and not any(_same_unit(fact, m) for m in mentions):
             return _WRONG, f"counts {fact.text} in {fact.unit}, the context in {mentions[0].unit}"
-    if not (fact.kind == "number" and fact.spelled) and _swapped(
-        fact, _window(claim, fact, facts), evidence
-    ):
+    named = frozenset(f.key for f in facts if f.kind == "name")
+    window = _window(claim, fact, facts) - _stems(fact.text)
+    if not (fact.kind == "number" and fact.spelled) and _swapped(fact, window, evidence, named):
         return _WRONG, f"says {fact.text!r} of something the context says another value of"
     return 0.0, ""
 
@@ -327,7 +344,7 @@ def claim_verdict(claim: str, evidence: Evidence) -> ClaimVerdict:
             problems.append(why)
     claim_stems = _stems(claim)
     positive, negated = _polarity(claim)
-    flipped = (positive & evidence.negated) | (negated & evidence.positive - evidence.negated)
+    flipped = (positive & evidence.negated) | (negated & evidence.positive - evidence.near_negation)
     if flipped:
         cost += _WRONG
         problems.append(f"negates what the context says of {', '.join(sorted(flipped)[:3])}")

@@ -273,13 +273,15 @@ def says_nothing_specific(question: str, answer: str) -> str:
     """Why the answer is generic or evasive, or "" if it is not. Generic: a remark about the
     world with no fact of its own ("Marathons are mostly about pacing"); evasive: says there is
     much to say. Either gives no number, date or name the question does not already hold."""
+    if _YES_NO_QUESTION.match(question_sentence(question)) and _YES_NO.match(plain(answer)):
+        return ""  # "Yes." says all a yes/no question asks
     asked = {fact.key for fact in stated_facts(question)}
     if any(f.key not in asked for s in split_statements(answer) for f in stated_facts(s)):
         return ""
     if _EVASIVE.search(plain(answer)):
         return "says there is much to say instead of saying it"
     if not _FIRST_PERSON.search(plain(answer)):
-        return "a general remark, not about the asker's question"
+        return "is a general remark, not about the asker's question"
     return ""
 
 

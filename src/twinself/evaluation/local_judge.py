@@ -3,8 +3,9 @@
 Both follow the definitions DeepEval's LLM metrics use, computed locally:
 - answer relevancy = mean relevance of the answer's statements to the question
   (`judge_relevancy`, with `judge_answer_types` for the kind of fact a question asks for);
-- faithfulness = share of the answer's claims that the retrieved context supports
-  (`judge_faithfulness`).
+- faithfulness = how much of the answer the retrieved context supports, fact by fact: numbers
+  with units, dates, names, counts and negations (`judge_faithfulness`, `judge_facts`); it
+  reads words only, no embeddings, so it costs about a millisecond.
 Both read text the same way (`judge_words`); this module embeds it and puts the parts together.
 """
 
