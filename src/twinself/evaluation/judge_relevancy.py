@@ -59,6 +59,7 @@ from twinself.evaluation.judge_words import (
     same_word,
     selector,
     split_statements,
+    stem,
 )
 
 # The statement-question cosine that counts as no / as full semantic closeness.
@@ -105,6 +106,25 @@ def _opening_phrase(statement: str) -> list[str]:
     if any((t in STOP and t not in _PHRASE_GLUE) or t in LIGHT for t in tokens):
         return []
     return [match.group(1)]
+
+
+_FIRST_CLAUSE = re.compile(r"^[^,;:.!?()\u2013\u2014]+")
+_LEAD_WORDS = frozenset(
+    "about roughly around nearly almost over under just only in on at since".split()
+)
+
+
+def _leads_with(statement: str, spans: Sequence[str]) -> bool:
+    """Is the statement's first clause the asked-for fact and hardly anything else?"""
+    match = _FIRST_CLAUSE.match(plain(statement).strip())
+    if not match:
+        return False
+    clause = match.group(0)
+    rest = clause
+    for span in spans:
+        rest = rest.replace(span, " ")
+    left = [normalise(t) for t in TOKEN.findall(rest)]
+    return len(left) < len(TOKEN.findall(clause)) and all(w in _LEAD_WORDS for w in left)
 
 
 @dataclass(frozen=True)
@@ -248,6 +268,7 @@ _KIN = {
     **dict.fromkeys("son daughter child children kids".split(), "child"),
     **{w: w for w in "aunt uncle cousin niece nephew boss manager colleague friend".split()},
 }
+_KIN |= {stem(word): group for word, group in list(_KIN.items())}
 _OPENS_WITH_KIN = re.compile(r"^\s*(?:[\w'-]+,\s*)?my\s+(\w+)\b", re.I)
 _ORDER = frozenset(("first", "last", "second", "third", "next", "previous"))
 _YES_NO_QUESTION = re.compile(
@@ -307,6 +328,8 @@ def statement_verdict(
     words = content_words(statement)
     total = sum(focus.terms.values())
     covered = {t for t in focus.terms if any(matches(t, w) for w in words)}
+    said_kin = {_KIN[w.text] for w in words if w.text in _KIN}
+    covered |= {t for t in focus.terms if _KIN.get(t) in said_kin}  # "mother" for "parents"
     if focus.subject and _ANAPHOR.match(statement):  # "It came out ..." names the subject
         covered.add(focus.subject)
     coverage = sum(focus.terms[t] for t in covered) / total if total else 0.0
@@ -334,6 +357,8 @@ def statement_verdict(
             and not any(matches(t, w) for t in focus.terms)
         ]
         directness = 1 / (1 + len(other))
+        if focus.kind is not None and _leads_with(statement, direct):
+            directness = 1.0  # "About 300, and contrast is checked ...": the answer comes first
     relevance = 1 - (1 - blend) * (1 - directness)
     note = ""
     if focus.kind is not None and not spans:
