@@ -290,13 +290,14 @@ def _counted_elsewhere(claim: str, fact: Fact, facts: Sequence[Fact], evidence: 
     if not fact.unit:
         return False
     window = _window(claim, fact, facts) - {fact.unit}
-    return any(
-        len(window & stems) >= _RECOUNT_OVERLAP
-        and any(f.kind == "number" and f.unit and _same_unit(fact, f) for f in sentence_facts)
-        for stems, sentence_facts in zip(
-            evidence.sentence_stems, evidence.sentence_facts, strict=True
-        )
-    )
+    for stems, sentence_facts in zip(evidence.sentence_stems, evidence.sentence_facts, strict=True):
+        for f in sentence_facts:
+            if f.kind != "number" or not f.unit or not _same_unit(fact, f):
+                continue
+            # "nine field seasons" for "eight field seasons": the same counted phrase
+            if len(window & stems) >= _RECOUNT_OVERLAP or len(fact.after & f.after) >= 2:
+                return True
+    return False
 
 
 def _fact_cost(
@@ -328,7 +329,9 @@ def _fact_cost(
             return _WRONG, f"counts {fact.text} in {fact.unit}, the context in {mentions[0].unit}"
     named = frozenset(f.key for f in facts if f.kind == "name")
     window = _window(claim, fact, facts) - _stems(fact.text)
-    if not (fact.kind == "number" and fact.spelled) and _swapped(fact, window, evidence, named):
+    if not (fact.kind == "number" and fact.spelled and not fact.unit) and _swapped(
+        fact, window, evidence, named
+    ):
         return _WRONG, f"says {fact.text!r} of something the context says another value of"
     return 0.0, ""
 
