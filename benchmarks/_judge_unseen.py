@@ -75,9 +75,13 @@ def judge_items(judge: LocalJudge, items: list[dict[str, Any]]) -> JudgeTally:
     started = time.perf_counter()
     for item in items:
         question, context = item["question"], item["context"]
-        faithful = [(a, judge.faithfulness(a["answer"], context)) for a in item["faithful_answers"]]
+        faithful = [
+            (a, judge.faithfulness(a["answer"], context, question))
+            for a in item["faithful_answers"]
+        ]
         unfaithful = [
-            (a, judge.faithfulness(a["answer"], context)) for a in item["unfaithful_answers"]
+            (a, judge.faithfulness(a["answer"], context, question))
+            for a in item["unfaithful_answers"]
         ]
         for bad, bad_score in unfaithful:
             tally.scores_by_error[bad["error"]].append(bad_score.score)

@@ -90,8 +90,8 @@ def main() -> int:
         tally = tallies[split_of(index)]
         tally.cases += 1
         question = case["question"]
-        good = judge.faithfulness(case["faithful_answer"], case["context"])
-        bad = judge.faithfulness(case["unfaithful_answer"], case["context"])
+        good = judge.faithfulness(case["faithful_answer"], case["context"], question)
+        bad = judge.faithfulness(case["unfaithful_answer"], case["context"], question)
         if good.score > bad.score:
             tally.faithful += 1
         else:

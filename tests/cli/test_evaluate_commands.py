@@ -39,7 +39,8 @@ def test_evaluate_json_has_the_documented_shape_and_catches_a_changed_fact(
     assert result["judge"] == "local-embedding"
     assert result["faithfulness"] == 1.0 and result["passed"]["faithfulness"] is True
     unfaithful = json.loads(bad.stdout)
-    assert unfaithful["faithfulness"] == 0.0 and unfaithful["passed"]["faithfulness"] is False
+    # graded (issue 14): one changed fact of a one-claim answer leaves 0.5, below the pass mark
+    assert unfaithful["faithfulness"] <= 0.5 and unfaithful["passed"]["faithfulness"] is False
     assert "oslo" in unfaithful["reasons"]["faithfulness"].lower()
 
 
@@ -59,7 +60,7 @@ def test_evaluate_json_lines_loads_the_judge_once_and_reports_bad_lines(
     assert result.exit_code == 0, result.output
     out = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(out) == 4
-    assert out[0]["faithfulness"] == 1.0 and out[3]["faithfulness"] == 0.0
+    assert out[0]["faithfulness"] == 1.0 and out[3]["faithfulness"] <= 0.5
     assert out[1]["line"] == 2 and "error" in out[1]
     assert out[2]["line"] == 3 and "question" in out[2]["error"]
 

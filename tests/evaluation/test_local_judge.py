@@ -6,7 +6,7 @@ import pytest
 
 from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder
 from twinself.evaluation.judge_answer_types import answer_spans, expected_answer_type
-from twinself.evaluation.judge_faithfulness import stated_facts
+from twinself.evaluation.judge_facts import stated_facts
 from twinself.evaluation.judge_relevancy import StatementVerdict, calibrated
 from twinself.evaluation.judge_words import split_statements, stem
 from twinself.evaluation.local_judge import LocalJudge
@@ -23,14 +23,17 @@ def judge(embedder: SentenceTransformerEmbedder) -> LocalJudge:
     return LocalJudge(embedder)
 
 
-def test_facts_are_numbers_number_words_and_names() -> None:
-    assert stated_facts("I joined Solvik's team of six in 2022, in Gothenburg.") == {
-        "solvik",
-        "six",
-        "2022",
-        "gothenburg",
+def test_facts_are_numbers_with_units_dates_years_and_names() -> None:
+    facts = stated_facts("I joined Solvik's team of six in March 2022, in Gothenburg, 28 beds.")
+    assert {(f.kind, f.key, f.unit) for f in facts} == {
+        ("name", "solvik", ""),
+        ("number", "6", ""),
+        ("date", "2022-3", ""),
+        ("name", "gothenburg", ""),
+        ("number", "28", "bed"),
     }
-    assert stated_facts("I think it went well.") == set()
+    assert stated_facts("I think it went well.") == []
+    assert [f.key for f in stated_facts("Twenty-eight, about fourteen hundred.")] == ["28", "1400"]
 
 
 def test_a_paraphrase_of_the_context_is_faithful(judge: LocalJudge) -> None:
@@ -42,7 +45,7 @@ def test_a_paraphrase_of_the_context_is_faithful(judge: LocalJudge) -> None:
     ("changed", "fact"),
     [
         ("I've been at Solvik in Gothenburg since 2021.", "2021"),
-        ("I've been at Solvik in Stockholm since 2022.", "stockholm"),
+        ("I've been at Solvik in Stockholm since 2022.", "Stockholm"),
         ("I am one of seven engineers on Solvik's ML Platform team.", "seven"),
     ],
 )
@@ -50,13 +53,44 @@ def test_one_changed_fact_makes_the_claim_unfaithful(
     judge: LocalJudge, changed: str, fact: str
 ) -> None:
     score = judge.faithfulness(changed, CONTEXT)
-    assert score.score == 0.0
+    assert score.score <= 0.5
     assert fact in score.reason
 
 
-def test_partly_unfaithful_answer_scores_the_share_of_supported_claims(judge: LocalJudge) -> None:
-    answer = "I studied Engineering Physics at Chalmers. I work at Solvik since 2019."
-    assert judge.faithfulness(answer, CONTEXT).score == pytest.approx(0.5)
+def test_one_unsupported_detail_costs_less_than_three_changed_facts(judge: LocalJudge) -> None:
+    one = judge.faithfulness("I've been at Solvik in Gothenburg since 2021.", CONTEXT)
+    three = judge.faithfulness("I've been at Vendel in Malmo since 2021.", CONTEXT)
+    assert 0 < three.score < one.score < 1
+
+
+def test_details_from_the_question_and_the_speakers_name_are_given(judge: LocalJudge) -> None:
+    answer = "I'm Ada, and at Vendel I built the search."
+    assert judge.faithfulness(answer, ["I built the search."]).score < 0.6
+    given = judge.faithfulness(answer, ["I built the search."], "What did you build at Vendel?")
+    assert given.score == 1.0, given.reason
+
+
+def test_a_unit_or_a_swapped_number_is_caught(judge: LocalJudge) -> None:
+    context = [
+        "Night patrols ran from 9 pm to 5 am, and we walked about 14 km a night.",
+        "My first ward was a 28-bed ward in Kumasi.",
+        "Later I worked in Accra at a 420-bed hospital.",
+    ]
+    assert judge.faithfulness("We walked about 14 miles a night.", context).score <= 0.5
+    assert judge.faithfulness("My first ward in Kumasi had 420 beds.", context).score <= 0.5
+    assert judge.faithfulness("My first ward in Kumasi had 28 beds.", context).score == 1.0
+
+
+def test_a_negation_the_context_does_not_make_is_caught(judge: LocalJudge) -> None:
+    context = ["I paused the project for three months. Nobody complained."]
+    assert judge.faithfulness("Nobody complained about the pause.", context).score > 0.8
+    assert judge.faithfulness("Many users complained about the pause.", context).score <= 0.5
+
+
+def test_an_implied_count_costs_a_little(judge: LocalJudge) -> None:
+    context = ["My supervisors were Helena Marques and Amilcar Lopes."]
+    score = judge.faithfulness("I had two supervisors: Helena Marques and Amilcar Lopes.", context)
+    assert 0.8 < score.score < 1.0
 
 
 def test_honest_dont_know_is_faithful_and_relevant(judge: LocalJudge) -> None:
@@ -225,3 +259,28 @@ def test_calibration_keeps_the_order_and_maps_the_best_cut_to_the_pass_mark() ->
     raw = [i / 20 for i in range(21)]
     mapped = [calibrated(r) for r in raw]
     assert mapped == sorted(mapped) and len(set(mapped)) == len(mapped)
+
+
+def test_a_generic_or_evasive_answer_does_not_pass(judge: LocalJudge) -> None:
+    question = "What's your marathon PB?"
+    on = judge.answer_relevancy(question, "My best is 3:58:12, at the Seoul Marathon in 2024.")
+    generic = judge.answer_relevancy(question, "Marathons are mostly about pacing the first half.")
+    evasive = judge.answer_relevancy(question, "Oh, marathons! There is so much I could say.")
+    assert on.score >= 0.7 > max(generic.score, evasive.score), (on, generic, evasive)
+    assert "general remark" in generic.reason and "much to say" in evasive.reason
+
+
+def test_yes_or_no_answers_a_yes_no_question(judge: LocalJudge) -> None:
+    score = judge.answer_relevancy("Do you still have your nursing registration?", "Yes.")
+    assert score.score == 1.0
+
+
+def test_a_statement_about_another_person_is_off_topic(judge: LocalJudge) -> None:
+    question = "How long was your grandad a fisherman?"
+    off = judge.answer_relevancy(question, "My mother taught geography for 35 years.")
+    on = judge.answer_relevancy(question, "My grandad fished for 31 years.")
+    assert on.score > 0.7 > off.score
+
+
+def test_calibration_maps_a_mean_at_the_cut_to_the_pass_mark() -> None:
+    assert calibrated((0.1 + 0.2 + 0.6) / 3) == 0.7  # 0.29999999999999993 in floating point

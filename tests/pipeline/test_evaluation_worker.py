@@ -108,7 +108,7 @@ def test_scores_land_on_the_run_and_the_trace_exactly_once(
     good_run, bad_run = runs[good.request_id], runs[bad.request_id]
     assert good_run.data.metrics["deepeval_faithfulness"] == 1.0
     assert good_run.data.metrics["deepeval_faithfulness_passed"] == 1.0
-    assert bad_run.data.metrics["deepeval_faithfulness"] == 0.0
+    assert bad_run.data.metrics["deepeval_faithfulness"] < 0.5  # graded: two wrong facts
     assert bad_run.data.metrics["deepeval_faithfulness_passed"] == 0.0
     assert "oslo" in bad_run.data.tags["deepeval_faithfulness_reason"].lower()
     for run in (good_run, bad_run):

@@ -3,8 +3,9 @@
 Both follow the definitions DeepEval's LLM metrics use, computed locally:
 - answer relevancy = mean relevance of the answer's statements to the question
   (`judge_relevancy`, with `judge_answer_types` for the kind of fact a question asks for);
-- faithfulness = share of the answer's claims that the retrieved context supports
-  (`judge_faithfulness`).
+- faithfulness = how much of the answer the retrieved context supports, fact by fact: numbers
+  with units, dates, names, counts and negations (`judge_faithfulness`, `judge_facts`); it
+  reads words only, no embeddings, so it costs about a millisecond.
 Both read text the same way (`judge_words`); this module embeds it and puts the parts together.
 """
 
@@ -19,13 +20,16 @@ from twinself.evaluation.judge_faithfulness import (
     claim_verdict,
     factual_claims,
     faithfulness_reason,
-    normalised_tokens,
+    faithfulness_score,
+    gather_evidence,
 )
 from twinself.evaluation.judge_relevancy import (
+    UNSPECIFIC_SHARE,
     StatementVerdict,
     calibrated,
     question_focus,
     relevancy_reason,
+    says_nothing_specific,
     statement_verdict,
 )
 from twinself.evaluation.judge_words import split_statements
@@ -44,22 +48,16 @@ class LocalJudge:
     def __init__(self, encoder: Embedder) -> None:
         self._encoder = encoder
 
-    def faithfulness(self, answer: str, context: Sequence[str]) -> JudgeScore:
+    def faithfulness(self, answer: str, context: Sequence[str], question: str = "") -> JudgeScore:
+        """`question`, when known: details the asker gave count as given, not as claims."""
         claims = factual_claims(answer)
         if not claims:
             return JudgeScore(1.0, "The answer makes no factual claims.")
-        context_sentences = [s for passage in context for s in split_statements(passage)]
-        if not context_sentences:
+        if not any(passage.strip() for passage in context):
             return JudgeScore(0.0, "There is no retrieved context to support the claims.")
-        known = normalised_tokens(" ".join(context))
-        claim_vectors = self._encoder.embed_documents(claims)
-        context_vectors = self._encoder.embed_documents(context_sentences)
-        verdicts = tuple(
-            claim_verdict(claim, max(similarity(vector, c) for c in context_vectors), known)
-            for claim, vector in zip(claims, claim_vectors, strict=True)
-        )
-        score = sum(v.supported for v in verdicts) / len(verdicts)
-        return JudgeScore(score, faithfulness_reason(verdicts), verdicts)
+        evidence = gather_evidence(context, question, answer)
+        verdicts = tuple(claim_verdict(claim, evidence) for claim in claims)
+        return JudgeScore(faithfulness_score(verdicts), faithfulness_reason(verdicts), verdicts)
 
     def answer_relevancy(self, question: str, answer: str) -> JudgeScore:
         statements = split_statements(answer)
@@ -73,4 +71,8 @@ class LocalJudge:
             for statement, vector in zip(statements, vectors, strict=True)
         )
         raw = sum(v.relevance for v in verdicts) / len(verdicts)
-        return JudgeScore(calibrated(raw), relevancy_reason(verdicts, raw), verdicts)
+        reason = relevancy_reason(verdicts, raw)
+        if unspecific := says_nothing_specific(question, answer):
+            raw *= UNSPECIFIC_SHARE
+            reason = f"The answer {unspecific}. " + reason
+        return JudgeScore(calibrated(raw), reason, verdicts)

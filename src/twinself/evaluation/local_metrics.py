@@ -62,7 +62,7 @@ class LocalFaithfulnessMetric(_LocalMetric):  # type: ignore[no-untyped-call]
 
     def _score(self, test_case: LLMTestCase) -> JudgeScore:
         context = [str(item) for item in test_case.retrieval_context or []]
-        return self.judge.faithfulness(test_case.actual_output or "", context)
+        return self.judge.faithfulness(test_case.actual_output or "", context, test_case.input)
 
     @property
     def __name__(self) -> str:
