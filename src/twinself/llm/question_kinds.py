@@ -1,0 +1,123 @@
+"""What kind of fact a question asks for, so the offline answerer can tell when the retrieved
+sentences are on the topic but do not hold the answer.
+
+Embedding similarity says what a sentence is about, not whether it answers: "How much does
+your employer pay you?" is close to "My employer has about 260 employees", "What will your
+next project be?" to every sentence about the last one. A question that asks for an amount
+of money, a colour, someone's or something's name, a plan or a favourite is only answered by
+a sentence that holds one.
+
+Rules about English, not about any persona: question words, currency, colour words, words of
+plans and of preference. Not counts: "How many days a week are you in the office?" is
+answered by "on Tuesdays and Thursdays".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+_MONEY = re.compile(
+    r"[$£€¥₩]|\b(?:\d[\d,.]*\s*(?:k|m|bn)?\s*)?(?:NOK|SEK|DKK|EUR|USD|GBP|CHF|JPY|KRW|CAD|AUD"
+    r"|dollars?|euros?|pounds?|kron[ae]r?|krone|won|yen|francs?|rupees?|cedis?|reais|real)\b"
+    r"|\b(?:salary|per cent|percent)\b|\d\s*%|\bfree\b|\bunpaid\b|\bvolunteer",
+    re.IGNORECASE,
+)
+_COLOURS = re.compile(
+    r"\b(?:red|orange|yellow|green|blue|purple|violet|pink|brown|black|white|grey|gray|silver"
+    r"|gold|golden|beige|cream|navy|turquoise|teal|maroon|crimson|scarlet|olive|tan|ivory"
+    r"|unpainted|varnished)\b",
+    re.IGNORECASE,
+)
+_PLANS = re.compile(
+    r"\b(?:will|won't|shall|going to|gonna|plan|plans|planning|planned|hope|hoping|want to"
+    r"|wants to|would like|intend|intends|next|future|someday|one day|soon|upcoming|aim to"
+    r"|thinking of|considering|dream|eventually|later this|this (?:year|spring|summer|autumn"
+    r"|winter))\b|'ll\b",
+    re.IGNORECASE,
+)
+_PREFERENCE = re.compile(
+    r"\b(?:favou?rite|love|loves|loved|like|likes|liked|prefer|prefers|enjoy|enjoys|best"
+    r"|most|go-to|recommend|recommends|fond|fan of|can't resist|always)\b",
+    re.IGNORECASE,
+)
+_MONTHS_AND_DAYS = frozenset(
+    """january february march april may june july august september october november december
+    monday tuesday wednesday thursday friday saturday sunday""".split()
+)
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _names(sentence: str, question: str) -> list[int]:
+    """Word positions of capitalised words that name something: not the sentence's first
+    word, not "I", not a month or a day, not a word the question already holds."""
+    asked = {w.lower() for w in _WORD.findall(question)}
+    positions = []
+    for index, word in enumerate(_WORD.findall(sentence)):
+        if index == 0 or not word[0].isupper() or word == "I":
+            continue
+        if word.lower() in _MONTHS_AND_DAYS or word.lower() in asked:
+            continue
+        positions.append(index)
+    if '"' in sentence or "\u201c" in sentence:  # a quoted title names something too
+        positions.append(-1)
+    return positions
+
+
+_NAME_OF = re.compile(
+    r"\b(\w+)'s name\b"
+    r"|\bname of (?:your|the|my|his|her|their|that)?\s*((?:\w+\s*){1,3}?)"
+    r"(?=\s*(?:$|[?,.]|\b(?:in|at|on|from|that|which|who|you|and|when|where)\b))",
+    re.IGNORECASE,
+)
+NAME_WINDOW = 5  # words between the thing asked about and its name ("my mother, Fernanda")
+
+
+def _names_thing(thing: Sequence[str], question: str) -> Callable[[str], bool]:
+    def held(sentence: str) -> bool:
+        words = [w.lower() for w in _WORD.findall(sentence)]
+        spots = [i for i, w in enumerate(words) if w.startswith(thing[-1][:5])]
+        if not spots or not all(any(w.startswith(t[:5]) for w in words) for t in thing):
+            return False
+        names = _names(sentence, question)
+        return any(n == -1 or abs(n - s) <= NAME_WINDOW for n in names for s in spots)
+
+    return held
+
+
+@dataclass(frozen=True)
+class WantedFact:
+    """A kind of fact the question asks for; `held_by(sentence)` says whether it is there."""
+
+    kind: str
+    held_by: Callable[[str], bool]
+
+
+def wanted_facts(question: str) -> list[WantedFact]:
+    """The kinds of fact `question` asks for (often none: "Tell me about your work")."""
+    text = " ".join(question.replace("\u2019", "'").split())
+    wanted: list[WantedFact] = []
+    lower = text.lower()
+    if re.search(r"\bhow much\b", lower) and re.search(
+        r"\b(?:pay|paid|pays|salary|earn|earns|cost|costs|price|charge|money|worth|fee|fees"
+        r"|rent|spend|spent|make)\b",
+        lower,
+    ):
+        wanted.append(WantedFact("money", lambda s: _MONEY.search(s) is not None))
+    if re.search(r"\bwhat colou?rs?\b|\bwhich colou?rs?\b", lower):
+        wanted.append(WantedFact("colour", lambda s: _COLOURS.search(s) is not None))
+    if re.search(
+        r"\bwill (?:you|your|it|they|he|she)\b|\bgoing to\b|\bplan(?:ning|s)?\b|\bnext year\b"
+        r"|\bone day\b|\bin the future\b|\bsomeday\b|\bin (?:the )?next\b",
+        lower,
+    ):
+        wanted.append(WantedFact("plan", lambda s: _PLANS.search(s) is not None))
+    if re.search(r"\bfavou?rite\b", lower):
+        wanted.append(WantedFact("preference", lambda s: _PREFERENCE.search(s) is not None))
+    if named := _NAME_OF.search(text):
+        thing = [w.lower() for w in _WORD.findall(named.group(1) or named.group(2) or "")]
+        thing = [w for w in thing if w not in {"your", "the", "my", "a", "an"}]
+        if thing:
+            wanted.append(WantedFact("name", _names_thing(thing, text)))
+    return wanted
