@@ -67,3 +67,10 @@ def test_a_name_needs_the_thing_and_a_name_near_it() -> None:
     band = "What is the name of the band you play in?"
     assert held(band, 'I play bass in a band called "The Late Trains".')
     assert not held(band, "I have played bass since I was 14.")
+
+
+def test_what_something_is_called_asks_for_its_name() -> None:
+    question = "What was your first bike called?"
+    assert kinds(question) == ["name"]
+    assert held(question, 'My first bike, "Rocket", was a red BMX.')
+    assert not held(question, "My first bike was a red one from a shop in town.")

@@ -68,7 +68,9 @@ def _names(sentence: str, question: str) -> list[int]:
 _NAME_OF = re.compile(
     r"\b(\w+)'s name\b"
     r"|\bname of (?:your|the|my|his|her|their|that)?\s*((?:\w+\s*){1,3}?)"
-    r"(?=\s*(?:$|[?,.]|\b(?:in|at|on|from|that|which|who|you|and|when|where)\b))",
+    r"(?=\s*(?:$|[?,.]|\b(?:in|at|on|from|that|which|who|you|and|when|where)\b))"
+    r"|\bwhat(?:'s| is| was| were)\s+(?:your|the|my|his|her|their|that)?\s*((?:\w+\s*){1,3}?)"
+    r"\s*called\b",
     re.IGNORECASE,
 )
 NAME_WINDOW = 5  # words between the thing asked about and its name ("my mother, Fernanda")
@@ -116,7 +118,8 @@ def wanted_facts(question: str) -> list[WantedFact]:
     if re.search(r"\bfavou?rite\b", lower):
         wanted.append(WantedFact("preference", lambda s: _PREFERENCE.search(s) is not None))
     if named := _NAME_OF.search(text):
-        thing = [w.lower() for w in _WORD.findall(named.group(1) or named.group(2) or "")]
+        asked_about = next((g for g in named.groups() if g), "")
+        thing = [w.lower() for w in _WORD.findall(asked_about)]
         thing = [w for w in thing if w not in {"your", "the", "my", "a", "an"}]
         if thing:
             wanted.append(WantedFact("name", _names_thing(thing, text)))
