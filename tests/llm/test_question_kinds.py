@@ -27,8 +27,13 @@ def held(question: str, sentence: str) -> bool:
         ("What will you work on next year?", ["plan"]),
         ("Are you planning to learn Spanish?", ["plan"]),
         ("What's your favourite album?", ["preference"]),
-        ("What's your sister's name?", ["name"]),
+        ("What's your sister's name?", ["relative", "name"]),
+        ("What do you earn?", ["money"]),
+        ("Which season do you like best?", ["preference"]),
+        ("Who runs the lab?", ["person"]),
+        ("Does your brother live nearby?", ["relative"]),
         ("What is the name of the band you play in?", ["name"]),
+        ("Do you have kids?", ["relative"]),
     ],
 )
 def test_what_a_question_asks_for(question: str, expected: list[str]) -> None:
@@ -74,3 +79,23 @@ def test_what_something_is_called_asks_for_its_name() -> None:
     assert kinds(question) == ["name"]
     assert held(question, 'My first bike, "Rocket", was a red BMX.')
     assert not held(question, "My first bike was a red one from a shop in town.")
+
+
+def test_who_needs_a_full_name_not_a_place() -> None:
+    question = "Who runs the lab?"
+    assert held(question, "The lab is run by Dr. Petrov.")
+    assert held(question, "Anna Berg has run the lab since 2019.")
+    assert not held(question, "The lab is in New Malden, near the station.")
+    assert not held(question, "I have worked in the lab since 2019.")
+
+
+def test_a_relative_must_be_mentioned() -> None:
+    question = "What does your brother do for a living?"
+    assert not held(question, "My mother, Ana, teaches maths.")
+    assert held(question, "My brother is a train driver.")
+    assert held("Do you have kids?", "We have two children.")
+
+
+def test_a_capitalised_first_word_is_not_a_name() -> None:
+    assert not held("Who runs the lab?", "In Lisbon the lab has twelve desks.")
+    assert not held("Who runs the lab?", "My PhD lab had twelve desks.")

@@ -4,11 +4,11 @@ sentences are on the topic but do not hold the answer.
 Embedding similarity says what a sentence is about, not whether it answers: "How much does
 your employer pay you?" is close to "My employer has about 260 employees", "What will your
 next project be?" to every sentence about the last one. A question that asks for an amount
-of money, a colour, someone's or something's name, a plan or a favourite is only answered by
-a sentence that holds one.
+of money, a colour, someone's or something's name, a person ("Who ...?"), a relative, a plan
+or a favourite is only answered by a sentence that holds one.
 
-Rules about English, not about any persona: question words, currency, colour words, words of
-plans and of preference. Not counts: "How many days a week are you in the office?" is
+Rules about English, not about any persona: question words, currency, colour words, words for
+relatives, capitalised names, words of plans and of preference. Not counts: "How many days a week are you in the office?" is
 answered by "on Tuesdays and Thursdays".
 """
 
@@ -47,15 +47,23 @@ _MONTHS_AND_DAYS = frozenset(
     monday tuesday wednesday thursday friday saturday sunday""".split()
 )
 _WORD = re.compile(r"[^\W_]+")
+# Words that open a sentence without naming anything ("In Toronto ...", "My PhD ...").
+_FUNCTION_WORDS = frozenset(
+    """a an the my our your his her their its this that these those in at on to of for from
+    with by as after before since during when while if and but so we he she they it every
+    each there here then""".split()
+)
 
 
-def _names(sentence: str, question: str) -> list[int]:
+def _names(sentence: str, question: str, first: bool = False) -> list[int]:
     """Word positions of capitalised words that name something: not the sentence's first
-    word, not "I", not a month or a day, not a word the question already holds."""
+    word (unless `first`), not "I", not a month or a day, not a word the question holds."""
     asked = {w.lower() for w in _WORD.findall(question)}
     positions = []
     for index, word in enumerate(_WORD.findall(sentence)):
-        if index == 0 or not word[0].isupper() or word == "I":
+        if index == 0 and (not first or word.lower() in _FUNCTION_WORDS):
+            continue
+        if not word[0].isupper() or word == "I":
             continue
         if word.lower() in _MONTHS_AND_DAYS or word.lower() in asked:
             continue
@@ -63,6 +71,50 @@ def _names(sentence: str, question: str) -> list[int]:
     if '"' in sentence or "\u201c" in sentence:  # a quoted title names something too
         positions.append(-1)
     return positions
+
+
+# Relatives, each with the words a sentence may use for them.
+_KIN = {
+    "mother": "mother|mum|mom|mama|parents",
+    "father": "father|dad|papa|parents",
+    "parent": "parents?|mother|father|mum|dad|mom",
+    "brother": "brothers?|siblings?",
+    "sister": "sisters?|siblings?",
+    "sibling": "siblings?|brothers?|sisters?",
+    "grandmother": "grandmother|grandma|granny|grandparents",
+    "grandfather": "grandfather|grandpa|grandad|granddad|grandparents",
+    "grandparent": "grandparents?|grandmother|grandfather|grandma|grandpa",
+    "wife": "wife|spouse|partner|married",
+    "husband": "husband|spouse|partner|married",
+    "partner": "partner|wife|husband|spouse|girlfriend|boyfriend|married",
+    "child": "child|children|kids?|sons?|daughters?",
+    "son": "sons?|children|kids",
+    "daughter": "daughters?|children|kids",
+    "uncle": "uncles?",
+    "aunt": "aunts?|auntie",
+    "cousin": "cousins?",
+}
+_KIN_ALIASES = {"mum": "mother", "mom": "mother", "dad": "father", "kid": "child"}
+_KIN_ASKED = re.compile(r"\b(" + "|".join([*_KIN, *_KIN_ALIASES]) + r")(?:s|ren)?\b", re.IGNORECASE)
+
+
+def _mentions_kin(kin: str) -> Callable[[str], bool]:
+    said = re.compile(rf"\b(?:{_KIN[kin]})\b", re.IGNORECASE)
+    return lambda sentence: said.search(sentence) is not None
+
+
+_TITLE = re.compile(r"\b(?:Dr|Prof|Mr|Mrs|Ms|Sr|Sra|Sister|Brother)\.?\s+[A-Z]")
+
+
+def _full_name(sentence: str, question: str) -> bool:
+    """A name of a person or an organisation: a title and a name ("Dr. Lund"), or two
+    capitalised words in a row ("Maria Lund", "Acme Labs") that the question does not hold
+    and that do not follow "in" (a place: "in New York")."""
+    if _TITLE.search(sentence):
+        return True
+    words = _WORD.findall(sentence)
+    names = set(_names(sentence, question, first=True))
+    return any(n + 1 in names and (n == 0 or words[n - 1].lower() != "in") for n in names)
 
 
 _NAME_OF = re.compile(
@@ -101,11 +153,14 @@ def wanted_facts(question: str) -> list[WantedFact]:
     text = " ".join(question.replace("\u2019", "'").split())
     wanted: list[WantedFact] = []
     lower = text.lower()
-    if re.search(r"\bhow much\b", lower) and re.search(
-        r"\b(?:pay|paid|pays|salary|earn|earns|cost|costs|price|charge|money|worth|fee|fees"
-        r"|rent|spend|spent|make)\b",
-        lower,
-    ):
+    if (
+        re.search(r"\bhow much\b", lower)
+        and re.search(
+            r"\b(?:pay|paid|pays|salary|earn|earns|cost|costs|price|charge|money|worth|fee|fees"
+            r"|rent|spend|spent|make)\b",
+            lower,
+        )
+    ) or re.search(r"\b(?:salary|salaries|income|wages?|earnings|what do you earn)\b", lower):
         wanted.append(WantedFact("money", lambda s: _MONEY.search(s) is not None))
     if re.search(r"\bwhat colou?rs?\b|\bwhich colou?rs?\b", lower):
         wanted.append(WantedFact("colour", lambda s: _COLOURS.search(s) is not None))
@@ -115,8 +170,13 @@ def wanted_facts(question: str) -> list[WantedFact]:
         lower,
     ):
         wanted.append(WantedFact("plan", lambda s: _PLANS.search(s) is not None))
-    if re.search(r"\bfavou?rite\b", lower):
+    if re.search(r"\bfavou?rite\b|\bprefer\b|\blike (?:the )?(?:best|most)\b", lower):
         wanted.append(WantedFact("preference", lambda s: _PREFERENCE.search(s) is not None))
+    for asked in _KIN_ASKED.findall(lower):
+        kin = _KIN_ALIASES.get(asked, asked)
+        wanted.append(WantedFact("relative", _mentions_kin(kin)))
+    if re.match(r"who(?:'s| is| was| are| were)?\b", lower):
+        wanted.append(WantedFact("person", lambda s: _full_name(s, text)))
     if named := _NAME_OF.search(text):
         asked_about = next((g for g in named.groups() if g), "")
         thing = [w.lower() for w in _WORD.findall(asked_about)]
