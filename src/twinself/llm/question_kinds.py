@@ -8,14 +8,14 @@ of money, a colour, someone's or something's name, a person ("Who ...?"), a rela
 or a favourite is only answered by a sentence that holds one.
 
 Rules about English, not about any persona: question words, currency, colour words, words for
-relatives, capitalised names, words of plans and of preference. Not counts: "How many days a week are you in the office?" is
-answered by "on Tuesdays and Thursdays".
+relatives, capitalised names, words of plans and of preference. Not counts: "How many days
+a week are you in the office?" is answered by "on Tuesdays and Thursdays".
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _MONEY = re.compile(
@@ -34,12 +34,14 @@ _PLANS = re.compile(
     r"\b(?:will|won't|shall|going to|gonna|plan|plans|planning|planned|hope|hoping|want to"
     r"|wants to|would like|intend|intends|next|future|someday|one day|soon|upcoming|aim to"
     r"|thinking of|considering|dream|eventually|later this|this (?:year|spring|summer|autumn"
-    r"|winter))\b|'ll\b",
+    r"|winter)|would|goal|goals|ambition|looking to|wish|expect|expects|hopes|one of these days"
+    r"|not yet|someday)\b|'ll\b|'d\b",
     re.IGNORECASE,
 )
 _PREFERENCE = re.compile(
     r"\b(?:favou?rite|love|loves|loved|like|likes|liked|prefer|prefers|enjoy|enjoys|best"
-    r"|most|go-to|recommend|recommends|fond|fan of|can't resist|always)\b",
+    r"|most|go-to|recommend|recommends|fond|fan of|can't resist|always|adore|adores|top"
+    r"|rather|choose|pick|keep coming back|can't live without|cannot live without)\b",
     re.IGNORECASE,
 )
 _MONTHS_AND_DAYS = frozenset(
@@ -60,14 +62,18 @@ def _names(sentence: str, question: str, first: bool = False) -> list[int]:
     word (unless `first`), not "I", not a month or a day, not a word the question holds."""
     asked = {w.lower() for w in _WORD.findall(question)}
     positions = []
-    for index, word in enumerate(_WORD.findall(sentence)):
+    words = _WORD.findall(sentence)
+    for index, word in enumerate(words):
         if index == 0 and (not first or word.lower() in _FUNCTION_WORDS):
             continue
         if not word[0].isupper() or word == "I":
             continue
-        if word.lower() in _MONTHS_AND_DAYS or word.lower() in asked:
+        if word.lower().removesuffix("s") in _MONTHS_AND_DAYS or word.lower() in asked:
             continue
         positions.append(index)
+    for index in range(1, len(words)):  # "a cat called Bori", "a package named foo"
+        if words[index - 1].lower() in {"called", "named"} and index not in positions:
+            positions.append(index)
     if '"' in sentence or "\u201c" in sentence:  # a quoted title names something too
         positions.append(-1)
     return positions
@@ -114,6 +120,8 @@ def _full_name(sentence: str, question: str) -> bool:
         return True
     words = _WORD.findall(sentence)
     names = set(_names(sentence, question, first=True))
+    if any(n > 0 and words[n - 1].lower() in {"called", "named"} for n in names):
+        return True
     return any(n + 1 in names and (n == 0 or words[n - 1].lower() != "in") for n in names)
 
 
@@ -125,14 +133,20 @@ _NAME_OF = re.compile(
     r"\s*called\b",
     re.IGNORECASE,
 )
+NAME_WITHIN = 0.25
 NAME_WINDOW = 5  # words between the thing asked about and its name ("my mother, Fernanda")
 
 
-def _names_thing(thing: Sequence[str], question: str) -> Callable[[str], bool]:
+def _names_thing(thing: str, question: str) -> Callable[[str], bool]:
+    """`thing` is the head word of what is named ("school" in "your high school"): the
+    sentence must mention it (a relative by any of its words) with a name near it."""
+    kin = _KIN_ALIASES.get(thing, thing)
+    same = re.compile(rf"(?:{_KIN[kin]})$" if kin in _KIN else re.escape(thing[:5]))
+
     def held(sentence: str) -> bool:
         words = [w.lower() for w in _WORD.findall(sentence)]
-        spots = [i for i, w in enumerate(words) if w.startswith(thing[-1][:5])]
-        if not spots or not all(any(w.startswith(t[:5]) for w in words) for t in thing):
+        spots = [i for i, w in enumerate(words) if same.match(w)]
+        if not spots:
             return False
         names = _names(sentence, question)
         return any(n == -1 or abs(n - s) <= NAME_WINDOW for n in names for s in spots)
@@ -146,6 +160,9 @@ class WantedFact:
 
     kind: str
     held_by: Callable[[str], bool]
+    # How far below the question's closest sentence one holding it may score: a name next to
+    # the very thing asked about is strong evidence even in a sentence about more.
+    within: float = 0.15
 
 
 def wanted_facts(question: str) -> list[WantedFact]:
@@ -180,7 +197,6 @@ def wanted_facts(question: str) -> list[WantedFact]:
     if named := _NAME_OF.search(text):
         asked_about = next((g for g in named.groups() if g), "")
         thing = [w.lower() for w in _WORD.findall(asked_about)]
-        thing = [w for w in thing if w not in {"your", "the", "my", "a", "an"}]
         if thing:
-            wanted.append(WantedFact("name", _names_thing(thing, text)))
+            wanted.append(WantedFact("name", _names_thing(thing[-1], text), within=NAME_WITHIN))
     return wanted
