@@ -35,7 +35,7 @@ _PLANS = re.compile(
     r"|wants to|would like|intend|intends|next|future|someday|one day|soon|upcoming|aim to"
     r"|thinking of|considering|dream|eventually|later this|this (?:year|spring|summer|autumn"
     r"|winter)|would|goal|goals|ambition|looking to|wish|expect|expects|hopes|one of these days"
-    r"|not yet|someday)\b|'ll\b|'d\b",
+    r"|not yet)\b|'ll\b|'d\b",
     re.IGNORECASE,
 )
 _PREFERENCE = re.compile(
