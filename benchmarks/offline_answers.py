@@ -13,6 +13,7 @@ facts >= 0.75, "I don't know" >= 0.9, top-1 retrieval >= 0.92, all on the test s
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,10 +33,11 @@ class AnswerTally:
     top1: int = 0
     unanswerable: int = 0
     dont_know: int = 0
+    seconds: float = 0.0  # spent in twin.answer (retrieval and answering)
     misses: list[str] = field(default_factory=list)
 
     def add(self, other: AnswerTally) -> None:
-        for name in ("answerable", "with_facts", "top1", "unanswerable", "dont_know"):
+        for name in ("answerable", "with_facts", "top1", "unanswerable", "dont_know", "seconds"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def rates(self) -> dict[str, float]:
@@ -51,7 +53,12 @@ class AnswerTally:
             f"{name:<24} facts {self.with_facts:>3}/{self.answerable:<3} = {rates['facts']:.3f}"
             f"   don't know {self.dont_know:>2}/{self.unanswerable:<2} = {rates['dont_know']:.3f}"
             f"   top-1 file {self.top1:>3}/{self.answerable:<3} = {rates['top1']:.3f}"
+            f"   {self.ms_per_answer():.0f} ms/answer"
         )
+
+    def ms_per_answer(self) -> float:
+        asked = self.answerable + self.unanswerable
+        return 1000 * self.seconds / asked if asked else 0.0
 
 
 def first_source(twin: Twin, question: str) -> str | None:
@@ -61,10 +68,17 @@ def first_source(twin: Twin, question: str) -> str | None:
 
 def ask(twin: Twin, questions: dict[str, list[dict[str, Any]]]) -> AnswerTally:
     tally = AnswerTally()
+
+    def answer(question: str) -> str:
+        started = time.perf_counter()
+        response = twin.answer(question).response
+        tally.seconds += time.perf_counter() - started
+        return response
+
     for item in questions["answerable"]:
         tally.answerable += 1
         tally.top1 += first_source(twin, item["question"]) == item["expected_source"]
-        response = twin.answer(item["question"]).response
+        response = answer(item["question"])
         missing = [
             group for group in item["expected_facts"]
             if not any(spelling.lower() in response.lower() for spelling in group)
@@ -76,7 +90,7 @@ def ask(twin: Twin, questions: dict[str, list[dict[str, Any]]]) -> AnswerTally:
             tally.with_facts += 1
     for item in questions["unanswerable"]:
         tally.unanswerable += 1
-        response = twin.answer(item["question"]).response
+        response = answer(item["question"])
         if response == DONT_KNOW:
             tally.dont_know += 1
         else:
