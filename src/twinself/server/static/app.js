@@ -2,7 +2,9 @@
 // answer streamed, with its sources, quality scores, thumbs and a "suggest a better answer".
 // Text from the server or the visitor is only ever set as textContent, never as HTML.
 
-import { ApiProblem, getJson, postJson, setKey, streamChat, takeKeyFromFragment } from "./api.js";
+import { ApiProblem, getJson, setKey, streamChat, takeKeyFromFragment } from "./api.js";
+import { el } from "./dom.js";
+import { renderFeedback } from "./feedback.js";
 
 const STORE = "twinself.conversation";
 const HISTORY_TURNS = 20; // the newest turns sent as history; the server caps it too
@@ -61,17 +63,6 @@ function history() {
 }
 
 // --- small DOM helpers --------------------------------------------------------------------
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(props)) {
-    if (name === "text") node.textContent = value;
-    else if (name === "class") node.className = value;
-    else node.setAttribute(name, value);
-  }
-  node.append(...children.filter(Boolean));
-  return node;
-}
 
 function showAlert(message) {
   ui.alert.textContent = message;
@@ -142,86 +133,6 @@ function renderQuality(node, turn) {
   }
 }
 
-function renderFeedback(item, turn, question) {
-  const status = el("p", { class: "feedback-status", role: "status" });
-  const thumbs = [
-    ["up", "Helpful"],
-    ["down", "Not helpful"],
-  ].map(([value, label]) => {
-    const button = el("button", {
-      type: "button",
-      class: `thumb ${value}`,
-      "aria-pressed": String(turn.rating === value),
-      text: label,
-    });
-    button.addEventListener("click", async () => {
-      try {
-        await postJson("api/feedback/rating", { request_id: turn.requestId, rating: value });
-      } catch (problem) {
-        status.textContent = problem.message;
-        return;
-      }
-      turn.rating = value;
-      save();
-      for (const other of thumbs) {
-        other.setAttribute("aria-pressed", String(other === button));
-      }
-      status.textContent = "Thanks for rating this answer.";
-    });
-    return button;
-  });
-
-  const formId = `suggest-${turn.requestId}`;
-  const toggle = el("button", {
-    type: "button",
-    class: "suggest-toggle",
-    "aria-expanded": "false",
-    "aria-controls": formId,
-    text: "Suggest a better answer",
-  });
-  const fieldId = `${formId}-text`;
-  const field = el("textarea", { id: fieldId, rows: "3", required: "" });
-  const form = el(
-    "form",
-    { id: formId, class: "suggest", hidden: "" },
-    el("label", { for: fieldId, text: "Your better answer" }),
-    field,
-    el("button", { type: "submit", text: "Send suggestion" }),
-  );
-  toggle.addEventListener("click", () => {
-    const open = form.hidden;
-    form.hidden = !open;
-    toggle.setAttribute("aria-expanded", String(open));
-    if (open) field.focus();
-  });
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const suggested = field.value.trim();
-    if (!suggested) return;
-    try {
-      await postJson("api/edit-message/suggestion", {
-        original_question: question,
-        original_response: turn.content,
-        suggested_response: suggested,
-        request_id: turn.requestId,
-      });
-    } catch (problem) {
-      status.textContent = problem.message;
-      return;
-    }
-    form.hidden = true;
-    toggle.setAttribute("aria-expanded", "false");
-    toggle.disabled = true;
-    turn.suggested = true;
-    save();
-    status.textContent = "Thanks: your suggestion goes to the owner for review.";
-    toggle.focus();
-  });
-  if (turn.suggested) toggle.disabled = true;
-  const actions = el("div", { class: "actions" }, ...thumbs, toggle);
-  item.append(actions, form, status);
-}
-
 function renderTwin(turn) {
   const item = el("li", { class: "msg twin" }, el("p", { class: "who", text: botName }));
   const text = el("div", { class: "text answer", text: turn.content });
@@ -236,7 +147,7 @@ function finishTwin(view, turn, question) {
   view.item.removeAttribute("aria-busy");
   if (turn.sources?.length) view.extras.append(renderSources(turn.sources));
   if (turn.error) view.extras.append(el("p", { class: "error", text: turn.error }));
-  if (turn.requestId && !turn.error) renderFeedback(view.item, turn, question);
+  if (turn.requestId && !turn.error) renderFeedback(view.item, turn, question, save);
   view.item.append(view.quality); // after the actions: scores arrive last
   renderQuality(view.quality, turn);
 }
