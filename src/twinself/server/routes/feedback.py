@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +20,16 @@ from twinself.server.schemas import (
 
 router = APIRouter(tags=["feedback"])
 TRACKING_OFF = "Tracking is off (TWINSELF_TRACKING=false); {} not stored."
+# What both visitor feedback routes may answer besides their 200 and their own 400/404.
+_REFUSALS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in {
+        401: "TWINSELF_API_KEYS is set; no valid key.",
+        413: "The body is over TWINSELF_MAX_BODY_BYTES.",
+        429: "Over TWINSELF_RATE_LIMIT; see Retry-After.",
+        503: "Tracking is off; nothing is stored.",
+    }.items()
+}
 
 
 @router.post(
@@ -25,10 +37,7 @@ TRACKING_OFF = "Tracking is off (TWINSELF_TRACKING=false); {} not stored."
     response_model=SuggestionResponse,
     responses={
         400: {"model": ErrorBody, "description": "A field is empty, or the body is not JSON."},
-        401: {"model": ErrorBody, "description": "TWINSELF_API_KEYS is set; no valid key."},
-        413: {"model": ErrorBody, "description": "The body is over TWINSELF_MAX_BODY_BYTES."},
-        429: {"model": ErrorBody, "description": "Over TWINSELF_RATE_LIMIT; see Retry-After."},
-        503: {"model": ErrorBody, "description": "Tracking is off; nothing is stored."},
+        **_REFUSALS,
     },
 )
 async def suggest_edit(
@@ -67,11 +76,8 @@ async def suggest_edit(
     response_model=RatingResponse,
     responses={
         400: {"model": ErrorBody, "description": "The body is not UTF-8 JSON."},
-        401: {"model": ErrorBody, "description": "TWINSELF_API_KEYS is set; no valid key."},
         404: {"model": ErrorBody, "description": "No request with this id is recorded."},
-        413: {"model": ErrorBody, "description": "The body is over TWINSELF_MAX_BODY_BYTES."},
-        429: {"model": ErrorBody, "description": "Over TWINSELF_RATE_LIMIT; see Retry-After."},
-        503: {"model": ErrorBody, "description": "Tracking is off; nothing is stored."},
+        **_REFUSALS,
     },
 )
 async def rate_answer(body: RatingRequest, services: ServicesDep) -> RatingResponse | JSONResponse:
