@@ -1,7 +1,13 @@
-"""An outbox record as an MLflow run: its status, tags and times, and the windows that find a
-batch's runs in one search. The trace's side is `mlflow_trace`."""
+"""An outbox record as an MLflow run: its status, tags and times, the windows that find a
+batch's runs in one search, and the one paged run search (the shipper's and the report's). The
+trace's side is `mlflow_trace`."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+
+from mlflow import MlflowClient
+from mlflow.entities import Run, ViewType
 
 from twinself.pipeline.mlflow_trace import REQUEST_ID_TAG
 from twinself.pipeline.records import RequestRecord
@@ -11,6 +17,25 @@ _RUN_STATUS = {"success": "FINISHED", "error": "FAILED", "client_disconnected": 
 
 def millis(epoch_seconds: float) -> int:
     return int(epoch_seconds * 1000)
+
+
+def searched_runs(
+    client: MlflowClient, experiment_id: str, filter_string: str, page_size: int
+) -> Iterator[Run]:
+    """Every active run of the experiment that the filter matches, page by page."""
+    page_token: str | None = None
+    while True:
+        page = client.search_runs(
+            [experiment_id],
+            filter_string,
+            run_view_type=ViewType.ACTIVE_ONLY,
+            max_results=page_size,
+            page_token=page_token,
+        )
+        yield from page
+        if not page.token:
+            return
+        page_token = page.token
 
 
 def run_status(record: RequestRecord) -> str:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 
 from mlflow import MlflowClient
 from mlflow.entities import Feedback as FeedbackAssessment
-from mlflow.entities import Metric, Param, RunTag, Span, ViewType
+from mlflow.entities import Metric, Param, RunTag, Span
 from mlflow.environment_variables import (
     MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR,
     MLFLOW_HTTP_REQUEST_MAX_RETRIES,
@@ -48,6 +48,7 @@ from twinself.pipeline.mlflow_run import (
     run_end_millis,
     run_status,
     run_tags,
+    searched_runs,
     time_windows,
 )
 from twinself.pipeline.mlflow_trace import REQUEST_ID_TAG, trace_info, trace_spans
@@ -124,22 +125,10 @@ class MlflowRunSink:
             experiment_id = self._resolve_experiment()
             for first, last in time_windows(sorted(millis(r.created_at) for r in records)):
                 window = f"attributes.start_time >= {first} AND attributes.start_time <= {last}"
-                page_token: str | None = None
-                while True:
-                    page = client.search_runs(
-                        [experiment_id],
-                        window,
-                        run_view_type=ViewType.ACTIVE_ONLY,
-                        max_results=1000,
-                        page_token=page_token,
-                    )
-                    for run in page:
-                        request_id = run.data.tags.get(REQUEST_ID_TAG)
-                        if request_id in wanted:
-                            found.setdefault(request_id, run.info.run_id)
-                    if not page.token:
-                        break
-                    page_token = page.token
+                for run in searched_runs(client, experiment_id, window, page_size=1000):
+                    request_id = run.data.tags.get(REQUEST_ID_TAG)
+                    if request_id in wanted:
+                        found.setdefault(request_id, run.info.run_id)
         return found
 
     def ship(

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from mlflow import MlflowClient
-from mlflow.entities import Run, ViewType
+from mlflow.entities import Run
 
+from twinself.pipeline.mlflow_run import searched_runs
 from twinself.pipeline.mlflow_trace import REQUEST_ID_TAG
 from twinself.pipeline.records import QUALITY_EVALUATION_TAG
 
@@ -94,19 +95,7 @@ def search_rows(
 ) -> Iterator[RunRow]:
     """Every request run that started in [start_ms, end_ms), page by page."""
     window = f"attributes.start_time >= {start_ms} AND attributes.start_time < {end_ms}"
-    token: str | None = None
-    while True:
-        page = client.search_runs(
-            [experiment_id],
-            window,
-            run_view_type=ViewType.ACTIVE_ONLY,
-            max_results=page_size,
-            page_token=token,
-        )
-        for run in page:
-            row = row_of(run)
-            if row is not None:
-                yield row
-        if not page.token:
-            return
-        token = page.token
+    for run in searched_runs(client, experiment_id, window, page_size):
+        row = row_of(run)
+        if row is not None:
+            yield row
