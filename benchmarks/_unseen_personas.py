@@ -4,6 +4,9 @@ Each persona folder holds `data/` (TwinSelf's layout), `judge_cases.json` and
 `answer_questions.json`, written by sessions that had not read the judge's or the answerer's
 code. Every item carries its split ("dev" or "test"), fixed when it was written: methods may be
 tuned on dev; the figures that count are test's, measured once per method change.
+
+`--holdout` reads benchmarks/holdout_personas/ instead: personas written after the methods were
+frozen and measured once, all their items together (no method was tuned on any of them).
 """
 
 from __future__ import annotations
@@ -13,13 +16,17 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from _sample_twin import BENCHMARKS
 
-PERSONAS = BENCHMARKS / "unseen_personas"
+HOLDOUT = "--holdout" in sys.argv
+T = TypeVar("T")
+PERSONAS = BENCHMARKS / ("holdout_personas" if HOLDOUT else "unseen_personas")
 # `--dev`: the dev split only, for the runs made while tuning.
-SPLITS = ("dev",) if "--dev" in sys.argv else ("dev", "test")
+SPLITS: tuple[str, ...] = ("dev",) if "--dev" in sys.argv else ("dev", "test")
+if HOLDOUT:
+    SPLITS = ("holdout",)
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,15 @@ def personas() -> list[Persona]:
     return [Persona(folder.name, folder) for folder in found]
 
 
+def in_split(items: list[dict[str, Any]], split: str) -> list[dict[str, Any]]:
+    return items if split == "holdout" else [item for item in items if item["split"] == split]
+
+
 def by_split(items: list[dict[str, Any]]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     for split in SPLITS:
-        yield split, [item for item in items if item["split"] == split]
+        yield split, in_split(items, split)
+
+
+def counted(totals: dict[str, T]) -> T:
+    """The split whose figures count: holdout, else test; with --dev, dev stands in."""
+    return next(totals[split] for split in ("holdout", "test", "dev") if split in totals)

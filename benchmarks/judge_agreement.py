@@ -28,7 +28,7 @@ that had not read the judge's code; benchmarks/_judge_unseen.py): per persona an
 the dev split's misses are printed (with --misses). Exit status 0 when the test split meets
 issue 14's goals: faithfulness pairs >= 0.95, relevancy balanced accuracy >= 0.90.
 
-    .venv/bin/python benchmarks/judge_agreement.py [--dev] [--misses]
+    .venv/bin/python benchmarks/judge_agreement.py [--dev | --holdout] [--misses]
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 from _judge_unseen import report
 from _sample_twin import BENCHMARKS, benchmark_settings
-from _unseen_personas import personas
+from _unseen_personas import counted, personas
 
 from twinself.embedding.sentence_transformer import build_embedder
 from twinself.evaluation.local_judge import JUDGE_NAME, LocalJudge
@@ -138,9 +138,9 @@ def main() -> int:
         f"off-topic answers {off_topic_pass}/{n}"
     )
     print(f"{4 * n} judgements in {seconds:.1f} s ({seconds / (4 * n) * 1000:.0f} ms each)")
-    print("\nunseen personas (split fixed when written; the test split is what counts):")
+    print("\nunseen personas (split fixed when written; test, or --holdout, is what counts):")
     totals = report(judge, personas(), show_misses="--misses" in sys.argv)
-    test = totals.get("test", totals["dev"])  # --dev: the dev split stands in
+    test = counted(totals)
     return 0 if test.pair_accuracy >= 0.95 and test.balanced_accuracy >= 0.9 else 1
 
 
