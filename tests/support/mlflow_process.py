@@ -19,10 +19,16 @@ MLFLOW_BIN = Path(sys.executable).with_name("mlflow")
 
 
 class MlflowServer:
-    """`mlflow server` in a subprocess; stop() and start() keep the port and the database."""
+    """`mlflow server` in a subprocess; stop() and start() keep the port and the database.
 
-    def __init__(self, root: Path) -> None:
+    The store is SQLite under `root` unless `backend_store_uri` names another (PostgreSQL:
+    tests/support/postgres_process.py); `workers` > 1 only makes sense on such a store.
+    """
+
+    def __init__(self, root: Path, backend_store_uri: str | None = None, workers: int = 1) -> None:
         self.root = root
+        self.backend_store_uri = backend_store_uri or f"sqlite:///{root / 'mlflow.db'}"
+        self.workers = workers
         self.port = free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
         self._process: subprocess.Popen[bytes] | None = None
@@ -38,9 +44,9 @@ class MlflowServer:
             "--port",
             str(self.port),
             "--workers",
-            "1",
+            str(self.workers),
             "--backend-store-uri",
-            f"sqlite:///{self.root / 'mlflow.db'}",
+            self.backend_store_uri,
             "--default-artifact-root",
             str(self.root / "artifacts"),
         ]
