@@ -126,10 +126,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     base.pop("PROMETHEUS_MULTIPROC_DIR", None)
     with contextlib.ExitStack() as stack:
         postgres = stack.enter_context(postgres_server(root / "postgres"))
-        mlflow = MlflowServer(root / "mlflow", backend_store_uri=postgres.database())
         (root / "mlflow").mkdir()
-        mlflow.start()
+        mlflow = MlflowServer(root / "mlflow", backend_store_uri=postgres.database())
         stack.callback(mlflow.stop)
+        # Its schema migrations take a while: they run while the memory is built.
+        mlflow_starting = stack.enter_context(ThreadPoolExecutor(1)).submit(mlflow.start)
         qdrant = stack.enter_context(QdrantRestServer())
 
         def replica(name: str) -> Replica:
@@ -159,6 +160,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         registry = VersionRegistry(root / "home-b")  # what replica b sees
         v1 = registry.load().active
         assert v1 is not None
+        mlflow_starting.result()
         for one in (a, b):
             stack.enter_context(serving(one, root / f"serve-{one.name}.log"))
         for one in (a, b):
@@ -196,8 +198,10 @@ def run_state(replica: Replica, request_id: str) -> httpx.Response:
 def wait_until_shipped(answers: list[Answer]) -> None:
     for answer in answers:
         wait_until(
-            lambda: run_state(answer.replica, answer.request_id).json()["status"]  # noqa: B023
-            == "shipped",
+            lambda: (
+                run_state(answer.replica, answer.request_id).json()["status"]  # noqa: B023
+                == "shipped"
+            ),
             120,
             f"{answer.request_id} to ship from replica {answer.replica.name}",
         )
