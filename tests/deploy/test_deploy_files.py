@@ -216,3 +216,20 @@ def test_mlflow_takes_every_flag_the_compose_file_gives_it(compose: dict[str, An
     for command in ("get", "create"):
         assert f"mlflow experiments {command} --experiment-name" in init
         assert "--experiment-name" in options("experiments", command)
+
+
+def test_systemd_accepts_the_replica_unit(tmp_path: Path) -> None:
+    unit = (DEPLOY / "systemd" / "twinself-replica.service").read_text(encoding="utf-8")
+    # verify also wants the program to exist; twinself is not installed under /opt here.
+    program = re.search(r"^ExecStart=(\S+)", unit, re.M)
+    assert program and program.group(1) == "/opt/twinself/bin/twinself"
+    copy = tmp_path / "twinself-replica.service"
+    copy.write_text(unit.replace(program.group(1), shutil.which("true") or "/bin/true"))
+    done = subprocess.run(
+        [require_tool("systemd-analyze", "systemd"), "verify", str(copy)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # A directive it cannot parse is only a warning on stderr: that fails here too.
+    assert done.returncode == 0 and done.stderr == "", done.stderr
