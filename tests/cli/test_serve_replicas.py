@@ -247,14 +247,17 @@ def test_traffic_to_both_replicas_is_one_run_per_request_each_with_its_replicas_
 
     # Each replica's evaluator judges its own answers, once, on the run of that answer.
     client = MlflowClient(cluster.mlflow_uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    assert experiment is not None
 
-    def judged() -> bool:
-        return all(
-            client.get_run(run.info.run_id).data.tags.get("quality_evaluation") == "evaluated"
-            for run in runs.values()
+    def judged() -> set[str]:
+        done = client.search_runs(
+            [experiment.experiment_id], "tags.quality_evaluation = 'evaluated'", max_results=1000
         )
+        return {run.info.run_id for run in done}
 
-    wait_until(judged, 240, "both evaluators' scores on every run")
+    wanted = {run.info.run_id for run in runs.values()}
+    wait_until(lambda: judged() == wanted, 240, "both evaluators' scores on every run")
     for run in runs.values():
         assert len(client.get_metric_history(run.info.run_id, "deepeval_faithfulness")) == 1
     for replica in (cluster.a, cluster.b):

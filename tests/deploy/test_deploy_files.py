@@ -233,3 +233,28 @@ def test_systemd_accepts_the_replica_unit(tmp_path: Path) -> None:
     )
     # A directive it cannot parse is only a warning on stderr: that fails here too.
     assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
+def test_the_ports_agree_across_the_files(compose: dict[str, Any]) -> None:
+    haproxy = (DEPLOY / "haproxy" / "haproxy.cfg").read_text(encoding="utf-8")
+    prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    balancer = services(compose)["loadbalancer"]
+    [published] = balancer["ports"]
+    binds = re.findall(r"^\s+bind :(\d+)$", haproxy, re.M)
+    assert published.rsplit(":", 1)[1] == binds[0]  # the visitors' frontend comes first
+    api_port = {s["environment"]["TWINSELF_PORT"] for s in replicas(compose).values()}
+    assert re.findall(r"server-template app \d+ app:(\d+)", haproxy) == list(api_port)
+    fields = Settings.model_fields  # the replicas keep the workers' default ports
+    scraped = {
+        job["job_name"]: sd["port"]
+        for job in prometheus["scrape_configs"]
+        for sd in job.get("dns_sd_configs", [])
+        if sd["names"] == ["app"]
+    }
+    assert scraped == {
+        "twinself-api": int(api_port.pop()),
+        "twinself-shipper": fields["shipper_metrics_port"].default,
+        "twinself-evaluator": fields["evaluator_metrics_port"].default,
+    }
+    [stats] = [j for j in prometheus["scrape_configs"] if j["job_name"] == "haproxy"]
+    assert stats["static_configs"][0]["targets"] == [f"loadbalancer:{binds[1]}"]
