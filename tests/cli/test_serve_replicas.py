@@ -102,14 +102,16 @@ def answers_health(replica: Replica) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def serving(replica: Replica, log: Path) -> Iterator[None]:
+def serve(replica: Replica, log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
-        process = subprocess.Popen([*TWINSELF, "serve"], env=replica.env, stdout=out, stderr=out)
-    try:
-        yield
-    finally:
+        return subprocess.Popen([*TWINSELF, "serve"], env=replica.env, stdout=out, stderr=out)
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to all first, then wait: the replicas shut down side by side."""
+    for process in processes:
         process.send_signal(signal.SIGTERM)
+    for process in processes:
         try:
             process.wait(60)
         except subprocess.TimeoutExpired:
@@ -163,8 +165,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         v1 = registry.load().active
         assert v1 is not None
         mlflow_starting.result()
-        for one in (a, b):
-            stack.enter_context(serving(one, root / f"serve-{one.name}.log"))
+        processes: list[subprocess.Popen[bytes]] = []
+        stack.callback(stop, processes)
+        processes.extend(serve(one, root / f"serve-{one.name}.log") for one in (a, b))
         for one in (a, b):
             wait_until(lambda: answers_health(one), 120, f"replica {one.name}")  # noqa: B023
         yield Cluster(a, b, mlflow.uri, qdrant.url, data_dir, registry, v1)
