@@ -102,7 +102,7 @@ def serve(
     """
     import uvicorn
 
-    from twinself.embedding.sentence_transformer import use_one_cpu_thread
+    from twinself.embedding.cpu_threads import use_one_cpu_thread
     from twinself.server.app import create_app
 
     settings = load_settings()
