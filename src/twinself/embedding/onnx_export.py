@@ -9,9 +9,11 @@ on sentence-transformers.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -66,20 +68,13 @@ def export_onnx(settings: Settings, model: SentenceTransformerEmbedder, location
     target = export_folder(settings)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+    staging.chmod(0o755)
     try:
         sample = torch.ones(2, 8, dtype=torch.long)
-        torch.onnx.export(
-            _last_hidden_state(network, input_names),
-            tuple(sample for _ in input_names),
-            str(staging / MODEL_FILE),
-            input_names=list(input_names),
-            output_names=["last_hidden_state"],
-            dynamic_axes={
-                name: {0: "batch", 1: "tokens"} for name in (*input_names, "last_hidden_state")
-            },
-            opset_version=17,
-            dynamo=False,  # the TorchScript exporter: no onnxscript needed
-        )
+        with warnings.catch_warnings():
+            # The tracer's notes on shapes it fixes: the check below is what tells.
+            warnings.simplefilter("ignore")
+            _export(torch, network, input_names, sample, staging / MODEL_FILE)
         shutil.copyfile(source / TOKENIZER_FILE, staging / TOKENIZER_FILE)
         description.write(staging)
         check_agreement(model, OnnxEmbedder(staging, description), CHECK_TEXTS)
@@ -92,6 +87,21 @@ def export_onnx(settings: Settings, model: SentenceTransformerEmbedder, location
 
 
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def _export(torch: Any, network: Any, input_names: Sequence[str], sample: Any, path: Path) -> None:
+    torch.onnx.export(
+        _last_hidden_state(network, input_names),
+        tuple(sample for _ in input_names),
+        str(path),
+        input_names=list(input_names),
+        output_names=["last_hidden_state"],
+        dynamic_axes={
+            name: {0: "batch", 1: "tokens"} for name in (*input_names, "last_hidden_state")
+        },
+        opset_version=17,
+        dynamo=False,  # the TorchScript exporter: no onnxscript needed
+    )
 
 
 def _last_hidden_state(network: Any, input_names: Sequence[str]) -> Any:
@@ -112,10 +122,8 @@ def _last_hidden_state(network: Any, input_names: Sequence[str]) -> Any:
 
 
 def cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    norm_a = sum(x * x for x in a) ** 0.5
-    norm_b = sum(x * x for x in b) ** 0.5
-    return dot / (norm_a * norm_b)
+    dot = math.fsum(x * y for x, y in zip(a, b, strict=True))
+    return dot / (math.sqrt(math.fsum(x * x for x in a)) * math.sqrt(math.fsum(x * x for x in b)))
 
 
 def check_agreement(

@@ -58,7 +58,7 @@ def transformer_folder(model_folder: Path) -> Path:
     modes = {k for k, v in pooling.items() if k.startswith("pooling_mode") and v is True}
     if modes != {"pooling_mode_mean_tokens"}:
         raise MemoryUnavailable(f"cannot export pooling {sorted(modes)}: only mean pooling")
-    return model_folder / modules[0]["path"]
+    return model_folder / str(modules[0]["path"])
 
 
 def source_fingerprint(transformer_folder: Path) -> str:
