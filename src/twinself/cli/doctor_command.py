@@ -17,7 +17,7 @@ import typer
 from twinself.cli.common import console, handle_errors, load_settings
 from twinself.config.settings import Settings
 from twinself.embedding.embedder import Embedder
-from twinself.embedding.loading import load_embedder
+from twinself.embedding.loading import load_embedder, runtime_of
 from twinself.errors import TwinselfError
 from twinself.llm.base import Prompt
 from twinself.llm.factory import build_llm
@@ -72,7 +72,8 @@ def _check_embedder(ctx: Context) -> Check:
     return Check(
         "embedding model",
         True,
-        f"{ctx.embedder.model_name} ({ctx.embedder.dimension}-d) loaded in {seconds:.1f}s",
+        f"{ctx.embedder.model_name} ({ctx.embedder.dimension}-d) loaded in {seconds:.1f}s, "
+        + runtime_of(ctx.embedder),
     )
 
 

@@ -45,3 +45,12 @@ def _onnx_embedder(settings: Settings) -> Embedder:
         raise OnnxExportMissing(str(exc)) from exc
     except Exception as exc:  # onnxruntime's own errors (a damaged model file) have no base
         raise OnnxExportMissing(f"onnxruntime could not load the export: {exc}") from exc
+
+
+def runtime_of(embedder: Embedder) -> str:
+    """What runs the model, for `twinself doctor`: with the fix when it could be lighter."""
+    from twinself.embedding.onnx_runtime import OnnxEmbedder
+
+    if isinstance(embedder, OnnxEmbedder):
+        return "on onnxruntime"
+    return "on torch (`twinself export-onnx` runs it on onnxruntime, ~400 MB less)"
