@@ -123,7 +123,7 @@ def test_the_export_is_refused_for_a_model_the_runtime_would_not_reproduce(
         transformer_folder(model)
 
 
-def test_an_up_to_date_export_opens_without_torch_s_help(exported: Settings) -> None:
+def test_an_up_to_date_export_opens_and_embeds_alike(exported: Settings) -> None:
     location = Path(resolve_model_location(exported.embedding_model))
     opened = open_onnx_embedder(exported, transformer_folder(location))
     assert opened.embed_query("hello") == pytest.approx(
