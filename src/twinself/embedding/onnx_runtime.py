@@ -2,7 +2,7 @@
 exported once by `twinself export-onnx`, run without torch.
 
 A process that loads it never imports torch, transformers or sentence-transformers: measured
-on the API, about 660 MB of RSS with torch against about 250 MB without (benchmarks/footprint).
+on the API, about 660 MB of RSS with torch against about 300 MB without (benchmarks/footprint).
 The vectors are the same to cosine >= 0.9999 (the export checks it, and a test does).
 """
 
