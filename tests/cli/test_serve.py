@@ -1,5 +1,6 @@
-"""`twinself serve --mlflow-ui` as `make run` starts it: API, shipper, evaluator and MLflow
-server, each a real process; one question becomes one MLflow run with its quality scores;
+"""`twinself serve --mlflow-ui` as `make run` starts it (after `export-onnx` and `rebuild`):
+API, shipper, evaluator and MLflow server, each a real process; one question becomes one MLflow
+run with its quality scores; the embedding model runs on onnxruntime, torch is in no process;
 SIGTERM stops all four."""
 
 from __future__ import annotations
@@ -21,6 +22,25 @@ from tests.support.waiting import answers, wait_until
 pytestmark = pytest.mark.slow
 
 
+def role(process: psutil.Process) -> str:
+    command = " ".join(process.cmdline())
+    if "--no-evaluator" in command:
+        return "shipper"
+    if "--no-shipper" in command:
+        return "evaluator"
+    return "mlflow" if "mlflow" in command else command
+
+
+def model_runtimes(process: psutil.Process) -> list[str]:
+    """Which embedding runtime the process has loaded: its mapped shared libraries."""
+    paths = {m.path for m in process.memory_maps()}
+    return [
+        name
+        for name, library in (("torch", "libtorch_cpu"), ("onnxruntime", "onnxruntime"))
+        if any(library in path for path in paths)
+    ]
+
+
 def test_serve_with_mlflow_ui_tracks_a_question_and_stops_cleanly(
     tmp_path: Path, data_dir: Path
 ) -> None:
@@ -34,6 +54,10 @@ def test_serve_with_mlflow_ui_tracks_a_question_and_stops_cleanly(
     }
     env.pop("MLFLOW_TRACKING_URI", None)
     twinself = [sys.executable, "-m", "twinself.cli"]
+    # In `make run`'s order: the rebuild embeds the persona on onnxruntime already.
+    subprocess.run(
+        [*twinself, "export-onnx"], env=env, check=True, capture_output=True, timeout=600
+    )
     subprocess.run([*twinself, "rebuild"], env=env, check=True, capture_output=True, timeout=300)
     server_log = tmp_path / "server.log"
     with server_log.open("wb") as log:
@@ -89,7 +113,16 @@ def test_serve_with_mlflow_ui_tracks_a_question_and_stops_cleanly(
         # TwinSelf's troubleshooting step: `tail -f server.log | grep "evaluation"`.
         assert f"evaluation of request {answer['request_id']}" in server_log.read_text()
         children = psutil.Process(serve.pid).children(recursive=True)
-        assert len(children) >= 3  # the shipper, the evaluator and the MLflow server
+        roles = {"api": psutil.Process(serve.pid)} | {role(c): c for c in children}
+        # The shipper, the evaluator, and MLflow as one process (no `mlflow server` parent).
+        assert len(children) == 3 and set(roles) == {"api", "shipper", "evaluator", "mlflow"}
+        runtimes = {name: model_runtimes(process) for name, process in roles.items()}
+        assert runtimes == {
+            "api": ["onnxruntime"],
+            "shipper": [],
+            "evaluator": ["onnxruntime"],
+            "mlflow": [],
+        }
     finally:
         serve.send_signal(signal.SIGTERM)
         serve.wait(60)

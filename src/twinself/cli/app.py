@@ -38,6 +38,7 @@ def _register_commands() -> None:
     from twinself.cli import (
         ask_commands,
         doctor_command,
+        embedding_command,
         evaluate_commands,
         feedback_commands,
         memory_commands,
@@ -51,6 +52,7 @@ def _register_commands() -> None:
     memory_commands.register(app)
     ask_commands.register(app)
     doctor_command.register(app)
+    embedding_command.register(app)
     evaluate_commands.register(app)
     feedback_commands.register(app)
     serve_command.register(app)

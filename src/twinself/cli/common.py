@@ -24,7 +24,7 @@ from rich.progress import (
 from twinself.config.loading import load_settings as load_settings  # commands' import
 from twinself.config.settings import Settings
 from twinself.embedding.embedder import Embedder
-from twinself.embedding.sentence_transformer import build_embedder
+from twinself.embedding.loading import load_embedder
 from twinself.errors import TwinselfError
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
 def loading_embedder(settings: Settings) -> Embedder:
     """The embedding model, with a spinner while it loads (a few seconds)."""
     with err_console.status(f"Loading embedding model {settings.embedding_model}..."):
-        return build_embedder(settings)
+        return load_embedder(settings)
 
 
 @contextmanager

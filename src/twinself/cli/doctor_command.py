@@ -17,7 +17,7 @@ import typer
 from twinself.cli.common import console, handle_errors, load_settings
 from twinself.config.settings import Settings
 from twinself.embedding.embedder import Embedder
-from twinself.embedding.sentence_transformer import build_embedder
+from twinself.embedding.loading import load_embedder, runtime_of
 from twinself.errors import TwinselfError
 from twinself.llm.base import Prompt
 from twinself.llm.factory import build_llm
@@ -67,12 +67,13 @@ def _check_data(ctx: Context) -> Check:
 
 def _check_embedder(ctx: Context) -> Check:
     started = time.perf_counter()
-    ctx.embedder = build_embedder(ctx.settings)
+    ctx.embedder = load_embedder(ctx.settings)
     seconds = time.perf_counter() - started
     return Check(
         "embedding model",
         True,
-        f"{ctx.embedder.model_name} ({ctx.embedder.dimension}-d) loaded in {seconds:.1f}s",
+        f"{ctx.embedder.model_name} ({ctx.embedder.dimension}-d) loaded in {seconds:.1f}s, "
+        + runtime_of(ctx.embedder),
     )
 
 

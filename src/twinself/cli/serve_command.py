@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 MLFLOW_START_SECONDS = 120.0
 # prometheus-client's multiprocess mode: each API worker process writes its values here.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# With an LLM judge (Gemini, OpenAI-compatible), one worker process ships and judges; False
+# gives each its own process again (worker_commands says why).
+LLM_JUDGE_SHARES_THE_SHIPPER_PROCESS = True
 
 
 def is_loopback(host: str) -> bool:
@@ -55,6 +58,21 @@ def fresh_metrics_directory(settings: Settings) -> Path:
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     return directory
+
+
+def worker_commands(settings: Settings) -> list[tuple[str, list[str]]]:
+    """(name, command) of the shipper and the evaluator. With the local judge, two processes:
+    judging takes CPU and must never delay shipping runs, and a crash of one leaves the other
+    working. With an LLM judge the evaluator mostly waits on the network: one process does
+    both (a thread ships, an event loop judges) and loads MLflow's client once (~190 MB)."""
+    command = [sys.executable, "-m", "twinself.cli", "worker"]
+    judge = settings.resolved_judge
+    if judge not in ("none", "local") and LLM_JUDGE_SHARES_THE_SHIPPER_PROCESS:
+        return [("shipper+evaluator", command)]
+    workers = [("shipper", [*command, "--no-evaluator"])]
+    if judge != "none":
+        workers.append(("evaluator", [*command, "--no-shipper"]))
+    return workers
 
 
 def create_api_worker_app() -> FastAPI:
@@ -102,7 +120,7 @@ def serve(
     """
     import uvicorn
 
-    from twinself.embedding.sentence_transformer import use_one_cpu_thread
+    from twinself.embedding.cpu_threads import use_one_cpu_thread
     from twinself.server.app import create_app
 
     settings = load_settings()
@@ -128,16 +146,11 @@ def serve(
             without_env=[MULTIPROC_ENV],
         )
     if worker and settings.tracking_enabled:
-        # Two processes: judging (CPU or a slow LLM) never delays shipping runs, and a crash
-        # of one leaves the other working.
-        command = [sys.executable, "-m", "twinself.cli", "worker"]
         # Their metrics are their own, on their own ports: never in the API's files.
-        mine = [MULTIPROC_ENV]
-        workers.append(ProcessSupervisor([*command, "--no-evaluator"], "shipper", without_env=mine))
-        if settings.resolved_judge != "none":
-            workers.append(
-                ProcessSupervisor([*command, "--no-shipper"], "evaluator", without_env=mine)
-            )
+        workers = [
+            ProcessSupervisor(command, name, without_env=[MULTIPROC_ENV])
+            for name, command in worker_commands(settings)
+        ]
     stopping = threading.Event()
 
     def start_workers() -> None:

@@ -65,14 +65,15 @@ def _ship_once(shipper: Shipper, stop: threading.Event) -> None:
 def _evaluator(settings: Settings, once: bool) -> EvaluationWorker:
     from prometheus_client import CollectorRegistry
 
-    from twinself.embedding.sentence_transformer import build_embedder, use_one_cpu_thread
+    from twinself.embedding.cpu_threads import use_one_cpu_thread
+    from twinself.embedding.loading import load_embedder
     from twinself.evaluation.judges import build_judge
     from twinself.monitoring.worker_metrics import EvaluatorMetrics, serve_metrics
     from twinself.pipeline.evaluation_worker import build_evaluation_worker
 
-    judge = build_judge(settings, lambda: build_embedder(settings))
-    if settings.resolved_judge == "local":
-        use_one_cpu_thread()
+    use_one_cpu_thread()  # before the model loads: onnxruntime takes its threads then
+    # Only the local judge loads the embedding model; an LLM judge never imports it.
+    judge = build_judge(settings, lambda: load_embedder(settings))
     metrics = EvaluatorMetrics(CollectorRegistry(), judge.name)
     if settings.evaluator_metrics_port and not once:
         serve_metrics(settings.evaluator_metrics_port, metrics.registry, settings.metrics_host)

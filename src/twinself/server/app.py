@@ -103,7 +103,7 @@ def create_app(settings: Settings, services_factory: ServicesFactory = build_ser
 def create_app_from_environment() -> FastAPI:
     """uvicorn's factory in each worker process of `twinself serve --workers N`: a spawned
     worker inherits no objects, only the environment, so its settings come from there."""
-    from twinself.embedding.sentence_transformer import use_one_cpu_thread
+    from twinself.embedding.cpu_threads import use_one_cpu_thread
 
     use_one_cpu_thread()
     return create_app(load_settings())

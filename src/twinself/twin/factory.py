@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from twinself.config.settings import Settings
 from twinself.embedding.embedder import Embedder
-from twinself.embedding.sentence_transformer import build_embedder
+from twinself.embedding.loading import load_embedder
 from twinself.llm.factory import build_llm
 from twinself.memory.documents import MemoryType
 from twinself.memory.manifest import ManifestCorrupt, data_version, load_manifest
@@ -63,7 +63,7 @@ class TwinRuntime:
     ) -> TwinRuntime:
         """`version`, or the active memory version (the unversioned memory when there are
         none)."""
-        embedder = embedder or build_embedder(settings)
+        embedder = embedder or load_embedder(settings)
         location = (
             VersionRegistry(settings.home).version_location(version)
             if version is not None
