@@ -171,8 +171,8 @@ def test_kill_9_of_serve_under_traffic_loses_no_answered_request(
         assert sum("spawn_main" in c for c in commands) == 2, commands  # the API workers
         assert any("--no-evaluator" in c for c in commands), commands  # the shipper
         assert any("--no-shipper" in c for c in commands), commands  # the evaluator
-        # MLflow: one process, `mlflow server` turned into the uvicorn server it runs.
-        assert sum("mlflow" in c for c in commands) == 1, commands
+        # MLflow: the `mlflow server` command and the uvicorn process it runs.
+        assert sum("mlflow" in c for c in commands) >= 2, commands
 
         _, alive = psutil.wait_procs(children, timeout=30)
         assert alive == [], f"left running by kill -9 of serve: {[p.cmdline() for p in alive]}"

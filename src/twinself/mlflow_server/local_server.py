@@ -16,10 +16,9 @@ from twinself.config.settings import Settings
 
 
 def mlflow_server_command(settings: Settings, port: int) -> list[str]:
-    # `mlflow server` with the same arguments, as one process instead of a parent that waits
-    # for its uvicorn child: 250 MB less (mlflow_server/one_process.py says how).
+    mlflow = Path(sys.executable).with_name("mlflow")
     return [
-        sys.executable, "-m", "twinself.mlflow_server.one_process",
+        str(mlflow) if mlflow.exists() else "mlflow",
         "server",
         "--host", "127.0.0.1",
         "--port", str(port),
