@@ -360,5 +360,6 @@ def build_shipper(
         poll_seconds=settings.shipper_poll_seconds,
         observer=observer,
         retention_days=settings.retention_days,
-        workers=workers,
+        # A SQLite store written from this process has one writer: threads would only queue.
+        workers=1 if settings.resolved_tracking_uri.startswith("sqlite:") else workers,
     )
