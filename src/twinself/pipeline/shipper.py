@@ -215,9 +215,13 @@ class Shipper:
             reports = [self._batches.ship_batch(self._owners[0])]
         else:
             reports = [BatchReport(0, 0)] * len(self._owners)
+            errors: list[BaseException] = []
 
             def work(n: int) -> None:
-                reports[n] = self._batches.ship_batch(self._owners[n])
+                try:
+                    reports[n] = self._batches.ship_batch(self._owners[n])
+                except BaseException as exc:  # raised below, as a single worker's would be
+                    errors.append(exc)
 
             threads = [
                 threading.Thread(target=work, args=(n,), name=f"shipper-{n}")
@@ -228,6 +232,8 @@ class Shipper:
             work(0)
             for thread in threads:
                 thread.join()
+            if errors:
+                raise errors[0]
         outage = next((r.outage for r in reports if r.outage is not None), None)
         return PassReport(sum(r.claimed for r in reports), sum(r.shipped for r in reports), outage)
 
