@@ -84,7 +84,8 @@ class MlflowConnection:
                 raise SinkMisconfigured(
                     f"Cannot open the MLflow tracking store {self.tracking_uri} "
                     f"({redact(str(exc), limit=500)}). Set MLFLOW_TRACKING_URI to an http(s):// "
-                    "server or a sqlite:/// path; records wait in the outbox meanwhile."
+                    "server, a sqlite:/// path or a postgresql:// database; records wait in "
+                    "the outbox meanwhile."
                 ) from exc
         return self._client, self._tracing
 
