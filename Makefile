@@ -59,6 +59,7 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/retrieval_accuracy.py
 	$(BIN)/python benchmarks/rebuild_time.py
 	$(BIN)/python benchmarks/tracking_overhead.py
+	-$(BIN)/python benchmarks/tracking_throughput.py
 	$(BIN)/python benchmarks/evaluation_latency.py
 	$(BIN)/python benchmarks/cli_startup.py
 	$(BIN)/python benchmarks/version_switch.py

@@ -19,6 +19,7 @@ import typer
 from twinself.cli.common import handle_errors, load_settings
 from twinself.config.settings import Settings
 from twinself.errors import ConfigurationError
+from twinself.pipeline.request_batches import SHIPPER_WORKERS
 from twinself.pipeline.worker_lock import single_worker_lock
 
 # The shipper and the MLflow sink load mlflow: imported inside the functions that use them, so
@@ -80,7 +81,7 @@ def _evaluator(settings: Settings, once: bool) -> EvaluationWorker:
     return build_evaluation_worker(settings, judge, metrics)
 
 
-def _shipper(settings: Settings, once: bool) -> tuple[Shipper, ShipperMetrics]:
+def _shipper(settings: Settings, once: bool, workers: int) -> tuple[Shipper, ShipperMetrics]:
     from prometheus_client import CollectorRegistry
 
     from twinself.monitoring.shipper_metrics import ShipperMetrics
@@ -90,7 +91,10 @@ def _shipper(settings: Settings, once: bool) -> tuple[Shipper, ShipperMetrics]:
     metrics = ShipperMetrics(CollectorRegistry())
     if settings.shipper_metrics_port and not once:
         serve_metrics(settings.shipper_metrics_port, metrics.registry, settings.metrics_host)
-    return build_shipper(settings, metrics), metrics
+    shipper = build_shipper(settings, metrics, workers)
+    # This process holds the shipper lock: leases left in the outbox are a dead shipper's.
+    shipper.requests.release_all()
+    return shipper, metrics
 
 
 def worker(
@@ -100,6 +104,12 @@ def worker(
     ship: bool = typer.Option(True, "--shipper/--no-shipper", help="Ship records to MLflow."),
     evaluate: bool = typer.Option(
         True, "--evaluator/--no-evaluator", help="Evaluate answers (EVAL_JUDGE)."
+    ),
+    ship_workers: int = typer.Option(
+        SHIPPER_WORKERS,
+        "--ship-workers",
+        min=1,
+        help="Shipper threads, each shipping its own batch of records to MLflow at once.",
     ),
 ) -> None:
     """Ship recorded requests to MLflow and evaluate answers' quality, until stopped.
@@ -131,7 +141,7 @@ def worker(
         shipper = shipper_metrics = None
         if ship:
             stack.enter_context(single_worker_lock(settings.home, "shipper"))
-            shipper, shipper_metrics = _shipper(settings, once)
+            shipper, shipper_metrics = _shipper(settings, once, ship_workers)
             stack.callback(shipper.close)
         evaluator = None
         if evaluate:

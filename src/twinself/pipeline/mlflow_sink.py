@@ -11,27 +11,25 @@ Idempotency:
   creates a second trace;
 - a run is created once: the caller passes the run id the outbox remembers, or the sink finds
   the run by its `request_id` tag before creating one (`find_runs` does it for a whole batch).
+
+Calls per record: create_run (with its tags), one log_batch (params and metrics), start_trace
+(the trace's info, linked to the run), set_terminated; the spans of a whole batch go in one
+OTLP call (`open_run` for each record, `log_traces` for all, then `close_run` for each).
+MLflow's REST API has no call that takes a run's params, metrics and end together, nor
+several traces' infos.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 
 from mlflow import MlflowClient
 from mlflow.entities import Feedback as FeedbackAssessment
 from mlflow.entities import Metric, Param, RunTag, Span
-from mlflow.environment_variables import (
-    MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR,
-    MLFLOW_HTTP_REQUEST_MAX_RETRIES,
-    MLFLOW_HTTP_REQUEST_TIMEOUT,
-    MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT,
-)
-from mlflow.exceptions import ERROR_CODE_TO_HTTP_STATUS, MlflowException
+from mlflow.exceptions import MlflowException
 from mlflow.store.tracking.rest_store import RestStore
 from mlflow.tracing.client import TracingClient
-from sqlalchemy.exc import OperationalError
 
 from twinself.config.settings import Settings
 from twinself.evaluation.results import EvaluationResult
@@ -43,6 +41,7 @@ from twinself.pipeline.mlflow_assessments import (
     suggestion_assessment,
     suggestion_marker,
 )
+from twinself.pipeline.mlflow_connection import MlflowConnection
 from twinself.pipeline.mlflow_run import (
     millis,
     run_end_millis,
@@ -55,63 +54,21 @@ from twinself.pipeline.mlflow_trace import REQUEST_ID_TAG, trace_info, trace_spa
 from twinself.pipeline.rating_queue import Rating
 from twinself.pipeline.records import QUALITY_EVALUATION_TAG, EvaluationOutcome, RequestRecord
 from twinself.pipeline.run_sink import (
+    OpenedRun,
     RunNotFound,
     ShippedRun,
-    SinkMisconfigured,
     SinkRejected,
     SinkUnavailable,
 )
 from twinself.pipeline.trace_ids import trace_id_for
-from twinself.redaction import redact
 
 JUDGE_TAG = "deepeval_judge"
-# 5xx other than 501, timeouts, conflicts and rate limits are worth retrying; other 4xx are not.
-_RETRYABLE_HTTP_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 
 
-class MlflowRunSink:
+class MlflowRunSink(MlflowConnection):
     """One MLflow run and one trace per request, in one experiment, via explicit ids only."""
 
-    def __init__(
-        self,
-        tracking_uri: str,
-        experiment_name: str,
-        artifact_location: str,
-        *,
-        http_timeout_seconds: int = 30,
-        http_max_retries: int = 2,
-    ) -> None:
-        self._tracking_uri = tracking_uri
-        self._experiment_name = experiment_name
-        self._artifact_location = artifact_location
-        self._client: MlflowClient | None = None
-        self._tracing: TracingClient | None = None
-        self._experiment_id: str | None = None
-        # Process-level MLflow client settings; the sink only lives in the worker process.
-        # The shipper backs off and retries by itself, so MLflow's own retries (7, ~4 minutes)
-        # would only stall a pass and a SIGTERM. set_terminated() would otherwise fetch every
-        # run again just to print its URL on stdout.
-        for variable, value in (
-            (MLFLOW_HTTP_REQUEST_TIMEOUT, http_timeout_seconds),
-            (MLFLOW_HTTP_REQUEST_MAX_RETRIES, http_max_retries),
-            (MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR, 1),
-            (MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT, "true"),
-        ):
-            variable.set(value)  # type: ignore[no-untyped-call]
-
-    @property
-    def tracking_uri(self) -> str:
-        """The tracking URI without credentials, fit for messages."""
-        return redact(self._tracking_uri)
-
     # --- RunSink ----------------------------------------------------------------------
-
-    def check_connection(self) -> None:
-        with self._mlflow_errors("checking the connection"):
-            if self._experiment_id is None:
-                self._resolve_experiment()
-            else:  # resolved before: ask the server all the same, this is a health check
-                self._clients()[0].get_experiment(self._experiment_id)
 
     def find_runs(self, records: Sequence[RequestRecord]) -> dict[str, str]:
         if not records:
@@ -139,6 +96,18 @@ class MlflowRunSink:
         *,
         look_up_run: bool = True,
     ) -> ShippedRun:
+        opened = self.open_run(record, known_run_id, on_run_created, look_up_run=look_up_run)
+        self.log_traces([opened])
+        return self.close_run(opened)
+
+    def open_run(
+        self,
+        record: RequestRecord,
+        known_run_id: str | None,
+        on_run_created: Callable[[str], None],
+        *,
+        look_up_run: bool = True,
+    ) -> OpenedRun:
         trace_id = trace_id_for(record.request_id)
         with self._mlflow_errors(f"shipping request {record.request_id}"):
             client, tracing = self._clients()
@@ -165,10 +134,27 @@ class MlflowRunSink:
             )
             spans = trace_spans(record, trace_id)
             tracing.start_trace(trace_info(record, trace_id, experiment_id, run_id, spans))
+        return OpenedRun(record, run_id, trace_id)
+
+    def log_traces(self, opened: Sequence[OpenedRun]) -> None:
+        """Every span of these traces in one call: the OTLP endpoint behind `log_spans` takes
+        spans of many traces and upserts them by id."""
+        if not opened:
+            return
+        with self._mlflow_errors(f"logging the spans of {len(opened)} request(s)"):
+            tracing = self._clients()[1]
+            experiment_id = self._resolve_experiment()
+            spans = [s for o in opened for s in trace_spans(o.record, o.trace_id)]
             self._log_spans(tracing, experiment_id, spans)
-            # Terminated last: a FINISHED/FAILED/KILLED run always has its trace.
-            client.set_terminated(run_id, run_status(record), end_time=run_end_millis(record))
-        return ShippedRun(run_id=run_id, trace_id=trace_id)
+
+    def close_run(self, opened: OpenedRun) -> ShippedRun:
+        """Terminated last: a FINISHED/FAILED/KILLED run always has its trace."""
+        record = opened.record
+        with self._mlflow_errors(f"shipping request {record.request_id}"):
+            self._clients()[0].set_terminated(
+                opened.run_id, run_status(record), end_time=run_end_millis(record)
+            )
+        return ShippedRun(run_id=opened.run_id, trace_id=opened.trace_id)
 
     def log_feedback(self, feedback: Feedback, trace_id: str) -> None:
         with self._mlflow_errors(f"logging feedback {feedback.feedback_id}"):
@@ -271,47 +257,6 @@ class MlflowRunSink:
             ) from None
         return tags
 
-    def _clients(self) -> tuple[MlflowClient, TracingClient]:
-        # Built on first use: a SQLite store runs its migrations in the constructor.
-        if self._client is None or self._tracing is None:
-            try:
-                self._client = MlflowClient(tracking_uri=self._tracking_uri)
-                self._tracing = TracingClient(self._tracking_uri)
-            except Exception as exc:
-                if _is_retryable(exc):
-                    raise
-                raise SinkMisconfigured(
-                    f"Cannot open the MLflow tracking store {self.tracking_uri} "
-                    f"({redact(str(exc), limit=500)}). Set MLFLOW_TRACKING_URI to an http(s):// "
-                    "server or a sqlite:/// path; records wait in the outbox meanwhile."
-                ) from exc
-        return self._client, self._tracing
-
-    def _resolve_experiment(self) -> str:
-        if self._experiment_id is not None:
-            return self._experiment_id
-        client = self._clients()[0]
-        experiment = client.get_experiment_by_name(self._experiment_name)
-        if experiment is None:
-            try:
-                self._experiment_id = client.create_experiment(
-                    self._experiment_name, artifact_location=self._artifact_location
-                )
-                return self._experiment_id
-            except MlflowException as exc:
-                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
-                    raise
-                experiment = client.get_experiment_by_name(self._experiment_name)
-        if experiment is None or experiment.lifecycle_stage != "active":
-            # Not the record's fault: wait (and keep the records) until someone fixes it.
-            raise SinkMisconfigured(
-                f"The MLflow experiment '{self._experiment_name}' at {self.tracking_uri} is "
-                "deleted. Restore it in the MLflow UI, or set MLFLOW_EXPERIMENT_NAME to another "
-                "name; records wait in the outbox meanwhile."
-            )
-        self._experiment_id = str(experiment.experiment_id)
-        return self._experiment_id
-
     def _find_run(self, experiment_id: str, request_id: str) -> str | None:
         if "'" in request_id or "\\" in request_id:
             raise SinkRejected(f"request_id {request_id!r} cannot be searched in MLflow")
@@ -332,24 +277,6 @@ class MlflowRunSink:
                 ">= 3.4 with a database backend; records wait in the outbox meanwhile."
             ) from exc
 
-    @contextmanager
-    def _mlflow_errors(self, doing: str) -> Iterator[None]:
-        try:
-            yield
-        except (SinkUnavailable, SinkRejected):
-            raise
-        except Exception as exc:
-            detail = redact(f"{type(exc).__name__}: {exc}", limit=1000)
-            if _is_retryable(exc):
-                raise SinkUnavailable(
-                    f"MLflow at {self.tracking_uri} is unreachable or failing while {doing}: "
-                    f"{detail}. Start the server or fix MLFLOW_TRACKING_URI; records stay in "
-                    "the outbox and are retried."
-                ) from exc
-            # The experiment may have been deleted or replaced: look it up again next time.
-            self._experiment_id = None
-            raise SinkRejected(f"MLflow rejected {doing}: {detail}") from exc
-
 
 def build_run_sink(settings: Settings, experiment_suffix: str = "") -> MlflowRunSink:
     """`experiment_suffix`: "-evaluation-sets" keeps question-set runs out of the request runs."""
@@ -361,10 +288,3 @@ def build_run_sink(settings: Settings, experiment_suffix: str = "") -> MlflowRun
 
 
 EVALUATION_SETS = "-evaluation-sets"
-
-
-def _is_retryable(exc: BaseException) -> bool:
-    if isinstance(exc, MlflowException):
-        return ERROR_CODE_TO_HTTP_STATUS.get(exc.error_code, 500) in _RETRYABLE_HTTP_STATUSES
-    # Connection refused/reset, timeouts (requests' errors are OSErrors), a locked database.
-    return isinstance(exc, OSError | OperationalError)

@@ -92,6 +92,9 @@ _ADDED_COLUMNS = (
     ("feedback", "reviewed_at", "REAL"),
     # A dead job's `quality_evaluation` tag still to set on its run (NULL: nothing owed).
     ("evaluation_jobs", "run_tag", "TEXT"),
+    # Which shipper worker holds a pending request, and until when (request_queue.claim).
+    ("requests", "lease_owner", "TEXT"),
+    ("requests", "lease_until", "REAL"),
 )
 
 

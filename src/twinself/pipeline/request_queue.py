@@ -5,6 +5,12 @@
        \\--rejected (no attempts left)--> failed
 
 The run id is remembered as soon as the run exists, so a retry after a crash reuses it.
+
+Several shipper workers drain one outbox side by side: each claims a batch with a lease
+(`claim`), and a claimed row is invisible to the others until it is marked or its lease runs
+out, so a worker that died mid-batch only delays its rows. A worker renews a row's lease
+(`renew`) right before creating its run, the one write MLflow cannot merge; a row whose lease
+was lost is skipped.
 """
 
 from __future__ import annotations
@@ -109,6 +115,55 @@ class RequestQueue:
             for r in rows
         ]
 
+    def claim(self, limit: int, owner: str, lease_seconds: float) -> list[PendingRequest]:
+        """Like `due`, but each row is leased to `owner` for `lease_seconds`: rows leased to a
+        live worker are skipped. One transaction, so two workers never claim the same row."""
+        now = self._clock()
+        with self._outbox.transaction() as db:
+            rows = db.execute(
+                "UPDATE requests SET lease_owner = ?, lease_until = ? WHERE request_id IN ("
+                "SELECT request_id FROM requests WHERE status = 'pending' "
+                "AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?) "
+                "ORDER BY created_at LIMIT ?) RETURNING created_at, record, attempts, run_id",
+                (owner, now + lease_seconds, now, now, limit),
+            ).fetchall()
+        rows.sort(key=lambda r: r["created_at"])  # RETURNING gives no order
+        return [
+            PendingRequest(
+                RequestRecord.from_dict(json.loads(r["record"])), r["attempts"], r["run_id"]
+            )
+            for r in rows
+        ]
+
+    def renew(self, request_id: str, owner: str, lease_seconds: float) -> bool:
+        """Extend `owner`'s lease on a pending row; False if the lease was lost (it ran out and
+        another worker claimed the row, or the row is no longer pending)."""
+        with self._outbox.transaction() as db:
+            changed = db.execute(
+                "UPDATE requests SET lease_until = ? WHERE request_id = ? AND lease_owner = ? "
+                "AND status = 'pending'",
+                (self._clock() + lease_seconds, request_id, owner),
+            ).rowcount
+        return changed == 1
+
+    def release(self, request_ids: list[str], owner: str) -> None:
+        """Give claimed rows back untouched (a pass cut short), so any worker can take them."""
+        with self._outbox.transaction() as db:
+            db.executemany(
+                "UPDATE requests SET lease_owner = NULL, lease_until = NULL "
+                "WHERE request_id = ? AND lease_owner = ?",
+                [(request_id, owner) for request_id in request_ids],
+            )
+
+    def release_all(self) -> int:
+        """Clear every lease: for a shipper that holds the worker lock, whose predecessors are
+        therefore gone; their rows need not wait for the leases to run out."""
+        with self._outbox.transaction() as db:
+            return db.execute(
+                "UPDATE requests SET lease_owner = NULL, lease_until = NULL "
+                "WHERE lease_owner IS NOT NULL"
+            ).rowcount
+
     def note_run_created(self, request_id: str, run_id: str) -> None:
         """Remember the run as soon as it exists, so a retry reuses it."""
         with self._outbox.transaction() as db:
@@ -118,7 +173,8 @@ class RequestQueue:
         with self._outbox.transaction() as db:
             db.execute(
                 "UPDATE requests SET status = 'shipped', run_id = ?, trace_id = ?, "
-                "shipped_at = ?, last_error = NULL WHERE request_id = ?",
+                "shipped_at = ?, last_error = NULL, lease_owner = NULL, lease_until = NULL "
+                "WHERE request_id = ?",
                 (run_id, trace_id, self._clock(), request_id),
             )
 
@@ -128,7 +184,8 @@ class RequestQueue:
         with self._outbox.transaction() as db:
             db.execute(
                 "UPDATE requests SET attempts = attempts + 1, last_error = ?, "
-                "next_attempt_at = ?, status = ? WHERE request_id = ?",
+                "next_attempt_at = ?, status = ?, lease_owner = NULL, lease_until = NULL "
+                "WHERE request_id = ?",
                 (
                     error[:2000],
                     self._clock() + delay_seconds,

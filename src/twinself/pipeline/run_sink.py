@@ -40,6 +40,16 @@ class ShippedRun:
     trace_id: str
 
 
+@dataclass(frozen=True)
+class OpenedRun:
+    """A record whose run holds its data and whose trace info is stored; its spans
+    (`RunSink.log_traces`) and its end (`RunSink.close_run`) are to come."""
+
+    record: RequestRecord
+    run_id: str
+    trace_id: str
+
+
 class RunSink(Protocol):
     """Where the shipper sends records. Every method raises SinkUnavailable or SinkRejected."""
 
@@ -55,12 +65,32 @@ class RunSink(Protocol):
         *,
         look_up_run: bool = True,
     ) -> ShippedRun:
-        """Write the record's run and trace; safe to repeat.
+        """Write the record's run and trace (`open_run`, `log_traces`, `close_run`); safe to
+        repeat.
 
         `known_run_id` is reused when given. Otherwise the run is looked up by request_id
         unless `look_up_run` is False (the caller already did, e.g. with `find_runs`).
         `on_run_created(run_id)` runs right after a new run exists, to remember it durably.
         """
+        ...
+
+    def open_run(
+        self,
+        record: RequestRecord,
+        known_run_id: str | None,
+        on_run_created: Callable[[str], None],
+        *,
+        look_up_run: bool = True,
+    ) -> OpenedRun:
+        """`ship` up to the spans: the run with its tags, params and metrics, the trace's info."""
+        ...
+
+    def log_traces(self, opened: Sequence[OpenedRun]) -> None:
+        """The spans of these records' traces, all in one call; safe to repeat."""
+        ...
+
+    def close_run(self, opened: OpenedRun) -> ShippedRun:
+        """End the run with the record's status, once its trace is complete; safe to repeat."""
         ...
 
     def log_feedback(self, feedback: Feedback, trace_id: str) -> None:

@@ -5,17 +5,20 @@ is left as it is and the loop waits with exponential backoff; rows are retried f
 takes. When MLflow rejects a row (SinkRejected) that row alone is retried with backoff and
 marked failed after `max_attempts_rejected` attempts, with the error kept in the outbox.
 
-One shipper per outbox: it looks up existing runs once per batch, then creates the missing
-ones; a second shipper could create a run in between (the worker command holds a lock).
+One shipper process per outbox (the worker command holds a lock); inside it `workers` threads
+each claim their own batch under a lease and ship it (`request_batches`), so MLflow's calls
+overlap. Feedback and ratings are shipped by the calling thread after the requests.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +32,7 @@ from twinself.pipeline.feedback_queue import FeedbackQueue
 from twinself.pipeline.mlflow_sink import build_run_sink
 from twinself.pipeline.outbox import Outbox, build_outbox
 from twinself.pipeline.rating_queue import RatingQueue
+from twinself.pipeline.request_batches import SHIPPER_WORKERS, BatchReport, RequestBatches
 from twinself.pipeline.request_queue import PendingRequest, RequestQueue
 from twinself.pipeline.retention import prune
 from twinself.pipeline.run_sink import RunSink, SinkRejected, SinkUnavailable
@@ -92,6 +96,7 @@ class Shipper:
         clock: Callable[[], float] = time.time,
         observer: ShipperObserver | None = None,
         retention_days: float = 0.0,
+        workers: int = 1,
     ) -> None:
         self.outbox = outbox
         self.requests = RequestQueue(outbox, clock)
@@ -110,6 +115,12 @@ class Shipper:
         self._next_prune_at = clock()  # at start, then every PRUNE_EVERY_SECONDS
         self._stop = threading.Event()
         self._outage_passes = 0  # consecutive passes cut short by SinkUnavailable
+        self._batches = RequestBatches(
+            self.requests, sink, batch_size, self._stop, self._retry_rejected
+        )
+        # One lease owner per worker thread, unique across processes and restarts.
+        me = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._owners = [f"{me}-{n}" for n in range(max(1, workers))]
 
     # --- one pass ---------------------------------------------------------------------
 
@@ -188,50 +199,47 @@ class Shipper:
     def drain(self, stop: threading.Event | None = None) -> PassReport:
         """Pass after pass until nothing is due; stops at the first outage. Totals returned."""
         if stop is not None:
-            self._stop = stop
+            self._stop = self._batches.stop = stop
         claimed = shipped = 0
         while not self._stop.is_set():
             report = self.run_pass()
             claimed += report.claimed
             shipped += report.shipped
-            if report.outage is not None or report.claimed < self._batch_size:
+            if report.outage is not None or not self._full_pass(report):
                 return PassReport(claimed, shipped, report.outage)
         return PassReport(claimed, shipped)
 
     def _ship_due_requests(self) -> PassReport:
-        due = self.requests.due(self._batch_size)
-        if not due:
-            return PassReport(0, 0)
-        existing: dict[str, str] | None
-        try:
-            existing = self.sink.find_runs([p.record for p in due if p.run_id is None])
-        except SinkUnavailable as exc:
-            return PassReport(len(due), 0, exc)
-        except SinkRejected as exc:
-            logger.warning("Batch lookup of runs failed (%s); looking them up one by one", exc)
-            existing = None
-        shipped = 0
-        for pending in due:
-            if self._stop.is_set():
-                break
-            record = pending.record
-            known = pending.run_id or (existing or {}).get(record.request_id)
-            try:
-                result = self.sink.ship(
-                    record,
-                    known,
-                    partial(self.requests.note_run_created, record.request_id),
-                    look_up_run=existing is None,
-                )
-            except SinkUnavailable as exc:
-                # Not this row's fault: leave it untouched, stop hammering a down server.
-                return PassReport(len(due), shipped, exc)
-            except SinkRejected as exc:
-                self._retry_rejected(pending, exc)
-                continue
-            self.requests.mark_shipped(record.request_id, result.run_id, result.trace_id)
-            shipped += 1
-        return PassReport(len(due), shipped)
+        """Each worker thread claims and ships its own batch; the totals of all of them."""
+        if len(self._owners) == 1:
+            reports = [self._batches.ship_batch(self._owners[0])]
+        else:
+            reports = [BatchReport(0, 0)] * len(self._owners)
+            errors: list[BaseException] = []
+
+            def work(n: int) -> None:
+                try:
+                    reports[n] = self._batches.ship_batch(self._owners[n])
+                except BaseException as exc:  # raised below, as a single worker's would be
+                    errors.append(exc)
+
+            threads = [
+                threading.Thread(target=work, args=(n,), name=f"shipper-{n}")
+                for n in range(1, len(self._owners))
+            ]
+            for thread in threads:
+                thread.start()
+            work(0)
+            for thread in threads:
+                thread.join()
+            if errors:
+                raise errors[0]
+        outage = next((r.outage for r in reports if r.outage is not None), None)
+        return PassReport(sum(r.claimed for r in reports), sum(r.shipped for r in reports), outage)
+
+    def _full_pass(self, report: PassReport) -> bool:
+        """Every worker got a whole batch: there may be more waiting."""
+        return report.claimed >= self._batch_size * len(self._owners)
 
     def _retry_rejected(self, pending: PendingRequest, error: SinkRejected) -> None:
         attempts = pending.attempts + 1
@@ -308,7 +316,7 @@ class Shipper:
 
         The record being shipped when a signal arrives is finished and marked first.
         """
-        self._stop = stop
+        self._stop = self._batches.stop = stop
         with stop_on_signals(stop):
             logger.info(
                 "Shipping the outbox %s to MLflow every %.1fs", self.outbox.path, self._poll_seconds
@@ -318,7 +326,7 @@ class Shipper:
                 if report.outage is not None:
                     wait = self.backoff_seconds(self._outage_passes)
                     logger.info("MLflow unavailable; next try in %.1fs", wait)
-                elif report.claimed >= self._batch_size:
+                elif self._full_pass(report):
                     wait = 0.0  # a backlog: keep draining
                 else:
                     wait = self._poll_seconds
@@ -348,7 +356,9 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def build_shipper(settings: Settings, observer: ShipperObserver | None = None) -> Shipper:
+def build_shipper(
+    settings: Settings, observer: ShipperObserver | None = None, workers: int = SHIPPER_WORKERS
+) -> Shipper:
     return Shipper(
         outbox=build_outbox(settings.home),
         sink=build_run_sink(settings),
@@ -356,4 +366,6 @@ def build_shipper(settings: Settings, observer: ShipperObserver | None = None) -
         poll_seconds=settings.shipper_poll_seconds,
         observer=observer,
         retention_days=settings.retention_days,
+        # A SQLite store written from this process has one writer: threads would only queue.
+        workers=1 if settings.resolved_tracking_uri.startswith("sqlite:") else workers,
     )
