@@ -235,7 +235,7 @@ def main(records: int) -> None:
         ("PostgreSQL+nodelay", 2, True, [(before, ship_one_by_one), (after, ship_batched(2))]),
     ]
     rows: list[Row] = []
-    with postgres_server(root / "postgres") as postgres:
+    with postgres_server() as postgres:
         for n, (store, workers, nodelay, shippers) in enumerate(plan):
             pg = None if store == "SQLite" else postgres
             with mlflow_server(root / f"mlflow-{n}", pg, workers, nodelay) as server:

@@ -129,7 +129,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN)}
     base.pop("PROMETHEUS_MULTIPROC_DIR", None)
     with contextlib.ExitStack() as stack:
-        postgres = stack.enter_context(postgres_server(root / "postgres"))
+        postgres = stack.enter_context(postgres_server())
         (root / "mlflow").mkdir()
         mlflow = MlflowServer(root / "mlflow", backend_store_uri=postgres.database())
         stack.callback(mlflow.stop)

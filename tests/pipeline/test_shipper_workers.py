@@ -3,8 +3,6 @@ every record shipped exactly once to an MLflow server on PostgreSQL with two wor
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -75,14 +73,9 @@ def test_marked_and_released_rows_hold_no_lease(
 
 @pytest.fixture(scope="module")
 def postgres_mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    """One PostgreSQL and one `mlflow server --workers 2` on it for the module (~15 s).
-
-    PostgreSQL runs as another user when the tests run as root, so its data directory must stay
-    reachable: not under pytest's base directory, which any pytest session starting meanwhile
-    makes private (0700) again."""
+    """One PostgreSQL and one `mlflow server --workers 2` on it for the module (~15 s)."""
     root = tmp_path_factory.mktemp("postgres_mlflow")
-    postgres_root = Path(tempfile.mkdtemp(prefix="twinself-postgres-"))
-    with postgres_server(postgres_root) as postgres:
+    with postgres_server() as postgres:
         server = MlflowServer(root / "mlflow", postgres.database(), workers=2)
         (root / "mlflow").mkdir()
         server.start()
@@ -90,7 +83,6 @@ def postgres_mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mlflow
             yield server
         finally:
             server.stop()
-    shutil.rmtree(postgres_root, ignore_errors=True)
 
 
 @pytest.mark.slow

