@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
@@ -18,9 +19,10 @@ from tests.support.records import (
     SPAN_NAMES,
     make_record,
 )
+from twinself.config.settings import Settings
 from twinself.pipeline.feedback_queue import Feedback
 from twinself.pipeline.mlflow_assessments import FEEDBACK_ASSESSMENT_NAME
-from twinself.pipeline.mlflow_sink import MlflowRunSink
+from twinself.pipeline.mlflow_sink import MlflowRunSink, build_run_sink
 from twinself.pipeline.run_sink import RunNotFound, SinkRejected, SinkUnavailable
 from twinself.pipeline.trace_ids import trace_id_for
 
@@ -216,3 +218,22 @@ def test_data_mlflow_refuses_is_rejected(sqlite_uri: str, make_sink: SinkFactory
 def test_credentials_never_reach_messages() -> None:
     sink = MlflowRunSink("http://bob:s3cret@127.0.0.1:9/", "twinself_production", "file:///tmp/a")
     assert sink.tracking_uri == "http://***@127.0.0.1:9/"
+
+
+def test_a_tracking_server_chooses_where_a_new_experiments_artifacts_go(
+    tracking_uri: str, experiment_name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """With replicas, the first box to create the experiment must not pin its own disk."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", experiment_name)
+    monkeypatch.setenv("TWINSELF_HOME", str(tmp_path / "home"))
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    shipped = build_run_sink(settings).ship(make_record(), None, lambda _run_id: None)
+
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment(client.get_run(shipped.run_id).info.experiment_id)
+    home_artifacts = (tmp_path / "home" / "mlartifacts").as_uri()
+    if tracking_uri.startswith("http"):
+        assert not experiment.artifact_location.startswith(home_artifacts)
+    else:
+        assert experiment.artifact_location == home_artifacts

@@ -36,7 +36,7 @@ class MlflowConnection:
         self,
         tracking_uri: str,
         experiment_name: str,
-        artifact_location: str,
+        artifact_location: str | None,
         *,
         http_timeout_seconds: int = 30,
         http_max_retries: int = 2,

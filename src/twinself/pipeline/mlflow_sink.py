@@ -279,11 +279,16 @@ class MlflowRunSink(MlflowConnection):
 
 
 def build_run_sink(settings: Settings, experiment_suffix: str = "") -> MlflowRunSink:
-    """`experiment_suffix`: "-evaluation-sets" keeps question-set runs out of the request runs."""
+    """`experiment_suffix`: "-evaluation-sets" keeps question-set runs out of the request runs.
+
+    A tracking server decides where a new experiment's artifacts go (its own artifact root):
+    with replicas, the first to create the experiment would otherwise pin that box's disk."""
+    tracking_uri = settings.resolved_tracking_uri
+    on_a_server = tracking_uri.startswith(("http://", "https://"))
     return MlflowRunSink(
-        settings.resolved_tracking_uri,
+        tracking_uri,
         settings.mlflow_experiment + experiment_suffix,
-        settings.mlflow_artifact_location,
+        None if on_a_server else settings.mlflow_artifact_location,
     )
 
 
