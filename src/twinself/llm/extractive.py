@@ -30,21 +30,12 @@ from twinself.llm.base import estimate_tokens as estimate
 from twinself.llm.declines import REFUSALS, decline_kind
 from twinself.llm.messages import prompt_text
 from twinself.llm.question_kinds import wanted_facts
+from twinself.text.lexical import NOT_TOPIC, stem
 from twinself.text.sentences import split_sentences
 
 _BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 _MIN_SENTENCE_CHARS = 12
 _WORD = re.compile(r"[^\W_]+")
-# Words that say nothing about a question's topic.
-_NOT_TOPIC = frozenset(
-    """a an the and or but if of to in on at by for with from about as into like through over
-    after before what whats which who whom whose when where why how is are was were be been
-    being do does did doing done have has had having you your yours yourself i me my mine we
-    our us they them their it its this that these those there here can could would should will
-    shall may might must any some much many more most other such no not only own same so than
-    too very just ever also get got go going tell ask favourite favorite kind sort type thing
-    things something anything really actually currently usually mostly way think s""".split()
-)
 EXAMPLE_PREFIX, ANSWER_PREFIX = "Q: ", "\nA: "
 # Set on the sample persona's benchmark questions.
 MIN_FACT_SIMILARITY = 0.3  # below this, nothing retrieved is about the question
@@ -91,18 +82,12 @@ def split_example(text: str) -> tuple[str, str]:
     return question.removeprefix(EXAMPLE_PREFIX).strip(), answer.strip()
 
 
-def _stem(word: str) -> str:
-    return word[:5]  # crude, but "studied"/"studies", "engineer"/"engineering" meet
-
-
 def topic_words_found(question: str, facts: Sequence[Passage]) -> bool:
     """Does any topic word of the question occur in the retrieved facts?"""
-    topic = {
-        _stem(w) for w in _WORD.findall(question.lower()) if w not in _NOT_TOPIC and len(w) > 2
-    }
+    topic = {stem(w) for w in _WORD.findall(question.lower()) if w not in NOT_TOPIC and len(w) > 2}
     if not topic:
         return True  # nothing to check ("How are you?")
-    vocabulary = {_stem(w) for p in facts for w in _WORD.findall(f"{p.heading} {p.text}".lower())}
+    vocabulary = {stem(w) for p in facts for w in _WORD.findall(f"{p.heading} {p.text}".lower())}
     return bool(topic & vocabulary)
 
 
