@@ -40,7 +40,7 @@ _PLANS = re.compile(
 )
 _PREFERENCE = re.compile(
     r"\b(?:favou?rite|love|loves|loved|like|likes|liked|prefer|prefers|enjoy|enjoys|best"
-    r"|most|go-to|recommend|recommends|fond|fan of|can't resist|always|adore|adores|top"
+    r"|most(?! of\b)|go-to|recommend|recommends|fond|fan of|can't resist|always|adore|adores|top"
     r"|rather|choose|pick|keep coming back|can't live without|cannot live without)\b",
     re.IGNORECASE,
 )

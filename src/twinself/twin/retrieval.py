@@ -79,11 +79,14 @@ def _passage(memory: MemoryType, score: float, payload: dict[str, Any]) -> Passa
 
 def reranked(question: str, passages: list[Passage]) -> list[Passage]:
     """Best first by cosine similarity plus a share of BM25 over the pool (heading included:
-    "Education > Master's" names what its chunks are about). Scores stay the cosine ones."""
+    "Education > Master's" names what its chunks are about); that sum becomes the score, so
+    sources stay sorted by the score they show."""
     lexical = bm25_scores(question, [f"{p.heading} {p.text}" for p in passages])
-    blended = [p.score + LEXICAL_WEIGHT * w for p, w in zip(passages, lexical, strict=True)]
-    order = sorted(range(len(passages)), key=lambda i: blended[i], reverse=True)
-    return [passages[i] for i in order]
+    blended = [
+        replace(p, score=round(p.score + LEXICAL_WEIGHT * w, 4))
+        for p, w in zip(passages, lexical, strict=True)
+    ]
+    return sorted(blended, key=lambda p: p.score, reverse=True)
 
 
 class MemoryRetriever:
