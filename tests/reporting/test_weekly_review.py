@@ -396,6 +396,7 @@ def test_the_local_store_read_directly_gives_the_same_figures_and_links_to_the_u
     )  # fmt: skip
     assert direct.exit_code == 0, direct.output
     over_http = _report(filled, *period, "--json", "--no-log")
+
     def total(output: str) -> Any:  # sums in another order: equal to 9 places
         return json.loads(output, parse_float=lambda v: round(float(v), 9))["total"]
 

@@ -152,14 +152,18 @@ class ExtractiveAnswerer:
             # Only a sentence holding what is asked for can answer; one well below the best
             # match is about something else. It joins the closest sentences rather than
             # replacing them: the rules see words, not meaning, and may pick the wrong one.
+            required = [w for w in wanted if w.required]
+            near = best - max(w.within for w in wanted)
             holding = [
                 c
                 for score, c in scored
-                if score >= max(MIN_FACT_SIMILARITY, best - max(w.within for w in wanted))
-                and all(w.held_by(c.text) for w in wanted)
+                if score >= max(MIN_FACT_SIMILARITY, near)
+                and all(w.held_by(c.text) for w in required)
             ]
-            if not holding:
+            if required and not holding:
                 return DONT_KNOW
+            # Of those, one holding the kinds merely preferred too ("How many ...?": a number).
+            holding.sort(key=lambda c: not all(w.held_by(c.text) for w in wanted))
         floor = max(MIN_FACT_SIMILARITY, best - KEEP_WITHIN)
         chosen = [c for score, c in scored[:MAX_SENTENCES] if score >= floor]
         if holding and holding[0] not in chosen:
