@@ -59,3 +59,12 @@ def test_the_sentence_holding_the_asked_for_fact_joins_the_answer() -> None:
 def test_an_ordinary_question_is_answered_as_before() -> None:
     answer = ask("Tell me about your boat.")
     assert answer.startswith("I bought my wooden boat in 2022")
+
+
+def test_an_example_that_does_not_hold_the_asked_for_fact_does_not_answer() -> None:
+    fact = Passage("semantic", "career.md", "Work", "My employer lets me take Fridays off.", 0.9)
+    decline = Passage("episodic", "q.json", "", "Q: How much does your employer pay you?\nA: "
+                      "That's private, sorry.", 0.9)  # fmt: skip
+    question = "How much does your employer pay you?"
+    prompt = Prompt("system", (), question, "Maya", facts=(fact,), examples=(decline,))
+    assert ExtractiveAnswerer(TopicEncoder()).generate(prompt).text == DONT_KNOW

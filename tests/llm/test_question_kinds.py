@@ -34,6 +34,11 @@ def held(question: str, sentence: str) -> bool:
         ("Does your brother live nearby?", ["relative"]),
         ("What is the name of the band you play in?", ["name"]),
         ("Do you have kids?", ["relative"]),
+        ("When did you move to Bergen?", ["time"]),
+        ("Where was it first used, and when?", ["time"]),
+        ("In which year did you graduate?", ["time"]),
+        ("What do you do when you're tired?", []),
+        ("How many languages do you speak?", ["count"]),
     ],
 )
 def test_what_a_question_asks_for(question: str, expected: list[str]) -> None:
@@ -99,3 +104,16 @@ def test_a_relative_must_be_mentioned() -> None:
 def test_a_capitalised_first_word_is_not_a_name() -> None:
     assert not held("Who runs the lab?", "In Lisbon the lab has twelve desks.")
     assert not held("Who runs the lab?", "My PhD lab had twelve desks.")
+
+
+def test_a_time_needs_a_year_a_month_a_day_or_a_time_word() -> None:
+    question = "When did the app go live?"
+    assert not held(question, "The app is now used in 14 hospitals.")
+    assert held(question, "It went live in Wigan in February 2020.")
+    assert held(question, "We launched it every spring.")
+
+
+def test_a_count_is_preferred_never_required() -> None:
+    (count,) = wanted_facts("How many languages do you speak?")
+    assert not count.required
+    assert count.held_by("I speak three languages.") and not count.held_by("I speak Portuguese.")

@@ -17,7 +17,10 @@ def test_answer_comes_with_sorted_sources_of_each_memory(built_runtime: TwinRunt
     answer = built_runtime.twin().answer("Which university did you study at?")
     memories = [s.memory for s in answer.sources]
     assert memories == sorted(memories, key=["semantic", "episodic", "procedural"].index)
-    assert memories.count("semantic") == 7 and memories.count("episodic") == 5
+    # Up to 7 facts: two chunks of one file section are one source.
+    sections = [(s.source, s.heading) for s in answer.sources if s.memory == "semantic"]
+    assert 0 < len(sections) <= 7 and len(set(sections)) == len(sections)
+    assert memories.count("episodic") == 5
     assert memories.count("procedural") == 10
     for memory in ("semantic", "episodic", "procedural"):
         scores = [s.score for s in answer.sources if s.memory == memory]

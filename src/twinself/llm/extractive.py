@@ -12,7 +12,10 @@ words occur in the retrieved facts ("What's your favourite Pokémon?" is close t
 favourite board game is ..." in embedding space, but nothing retrieved mentions Pokémon),
 or when the question asks for a kind of fact (an amount of money, a colour, a name, a
 person, a relative, a plan, a favourite) that no sentence close to the question holds
-(llm/question_kinds.py); when one holds it, it joins the closest sentences.
+(llm/question_kinds.py); when one holds it, it joins the closest sentences. An example
+answers only when it holds that kind too. Sentences are ranked by embedding similarity plus a
+small share of BM25 (text/lexical.py): the words the question names pick the sentence among
+several about the same subject.
 Thresholds were set on the sample persona's benchmark questions
 (benchmarks/retrieval_accuracy.py) and the unseen personas' dev split
 (benchmarks/offline_answers.py --dev).
@@ -30,21 +33,12 @@ from twinself.llm.base import estimate_tokens as estimate
 from twinself.llm.declines import REFUSALS, decline_kind
 from twinself.llm.messages import prompt_text
 from twinself.llm.question_kinds import wanted_facts
+from twinself.text.lexical import NOT_TOPIC, bm25_scores, stem
 from twinself.text.sentences import split_sentences
 
 _BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 _MIN_SENTENCE_CHARS = 12
 _WORD = re.compile(r"[^\W_]+")
-# Words that say nothing about a question's topic.
-_NOT_TOPIC = frozenset(
-    """a an the and or but if of to in on at by for with from about as into like through over
-    after before what whats which who whom whose when where why how is are was were be been
-    being do does did doing done have has had having you your yours yourself i me my mine we
-    our us they them their it its this that these those there here can could would should will
-    shall may might must any some much many more most other such no not only own same so than
-    too very just ever also get got go going tell ask favourite favorite kind sort type thing
-    things something anything really actually currently usually mostly way think s""".split()
-)
 EXAMPLE_PREFIX, ANSWER_PREFIX = "Q: ", "\nA: "
 # Set on the sample persona's benchmark questions.
 MIN_FACT_SIMILARITY = 0.3  # below this, nothing retrieved is about the question
@@ -52,6 +46,9 @@ MIN_OFF_TOPIC_SIMILARITY = 0.45  # below this, a topic word of the question must
 MIN_EXAMPLE_SIMILARITY = 0.8  # an example conversation answers only a near-same question
 MAX_SENTENCES = 3
 KEEP_WITHIN = 0.1  # sentences this close to the best one join the answer
+# Of a sentence's BM25 among the facts' sentences (text/lexical.py), beside its cosine
+# similarity; set on the unseen personas' dev split (0.1 and more lost as many as they won).
+LEXICAL_WEIGHT = 0.05
 
 DONT_KNOW = (
     "Honestly, I don't know - that isn't something I've written down anywhere, "
@@ -64,6 +61,7 @@ class _Candidate:
     text: str
     passage_rank: int
     position: int
+    section: tuple[str, str]  # (file, heading): an answer keeps to one
 
 
 def fact_sentences(facts: Sequence[Passage]) -> list[_Candidate]:
@@ -80,7 +78,8 @@ def fact_sentences(facts: Sequence[Passage]) -> list[_Candidate]:
                 key = sentence.lower()
                 if len(sentence) >= _MIN_SENTENCE_CHARS and key not in seen:
                     seen.add(key)
-                    candidates.append(_Candidate(sentence, rank, position))
+                    section = (passage.source, passage.heading)
+                    candidates.append(_Candidate(sentence, rank, position, section))
                     position += 1
     return candidates
 
@@ -91,18 +90,12 @@ def split_example(text: str) -> tuple[str, str]:
     return question.removeprefix(EXAMPLE_PREFIX).strip(), answer.strip()
 
 
-def _stem(word: str) -> str:
-    return word[:5]  # crude, but "studied"/"studies", "engineer"/"engineering" meet
-
-
 def topic_words_found(question: str, facts: Sequence[Passage]) -> bool:
     """Does any topic word of the question occur in the retrieved facts?"""
-    topic = {
-        _stem(w) for w in _WORD.findall(question.lower()) if w not in _NOT_TOPIC and len(w) > 2
-    }
+    topic = {stem(w) for w in _WORD.findall(question.lower()) if w not in NOT_TOPIC and len(w) > 2}
     if not topic:
         return True  # nothing to check ("How are you?")
-    vocabulary = {_stem(w) for p in facts for w in _WORD.findall(f"{p.heading} {p.text}".lower())}
+    vocabulary = {stem(w) for p in facts for w in _WORD.findall(f"{p.heading} {p.text}".lower())}
     return bool(topic & vocabulary)
 
 
@@ -130,15 +123,22 @@ class ExtractiveAnswerer:
         if declined is not None:
             return REFUSALS[declined]
         question = self._embedder.embed_query(prompt.question)
+        wanted = wanted_facts(prompt.question)
         example = self._matching_example(question, prompt.examples)
-        if example is not None:
+        # An example answers only with what is asked for: "How much do they pay you?" is not
+        # answered by an example that turns the question down.
+        if example is not None and all(w.held_by(example) for w in wanted):
             return example
         candidates = fact_sentences(prompt.facts)
         if not candidates:
             return DONT_KNOW
         vectors = self._embed([c.text for c in candidates])
+        lexical = bm25_scores(prompt.question, [c.text for c in candidates])
         scored = sorted(
-            ((similarity(question, v), c) for v, c in zip(vectors, candidates, strict=True)),
+            (
+                (similarity(question, v) + LEXICAL_WEIGHT * w, c)
+                for v, w, c in zip(vectors, lexical, candidates, strict=True)
+            ),
             key=lambda item: item[0],
             reverse=True,
         )
@@ -147,25 +147,32 @@ class ExtractiveAnswerer:
             best < MIN_OFF_TOPIC_SIMILARITY and not topic_words_found(prompt.question, prompt.facts)
         ):
             return DONT_KNOW
-        floor = max(MIN_FACT_SIMILARITY, best - KEEP_WITHIN)
-        chosen = [c for score, c in scored[:MAX_SENTENCES] if score >= floor]
-        wanted = wanted_facts(prompt.question)
+        holding: list[_Candidate] = []
         if wanted:
             # Only a sentence holding what is asked for can answer; one well below the best
             # match is about something else. It joins the closest sentences rather than
             # replacing them: the rules see words, not meaning, and may pick the wrong one.
+            required = [w for w in wanted if w.required]
+            near = best - max(w.within for w in wanted)
             holding = [
                 c
                 for score, c in scored
-                if score >= max(MIN_FACT_SIMILARITY, best - max(w.within for w in wanted))
-                and all(w.held_by(c.text) for w in wanted)
+                if score >= max(MIN_FACT_SIMILARITY, near)
+                and all(w.held_by(c.text) for w in required)
             ]
-            if not holding:
+            if required and not holding:
                 return DONT_KNOW
-            if holding[0] not in chosen:
-                chosen.append(holding[0])
-        # Read in the order the facts were written, most relevant passage first.
-        chosen.sort(key=lambda c: (c.passage_rank, c.position))
+            # Of those, one holding the kinds merely preferred too ("How many ...?": a number).
+            holding.sort(key=lambda c: not all(w.held_by(c.text) for w in wanted))
+        floor = max(MIN_FACT_SIMILARITY, best - KEEP_WITHIN)
+        chosen = [c for score, c in scored[:MAX_SENTENCES] if score >= floor]
+        if holding and holding[0] not in chosen:
+            chosen.append(holding[0])
+        # The section of the sentence that answers comes first ("Where do you work?" opens
+        # with the current job, not the first one), each section in the order it was written.
+        # Keeping to that one section alone lost facts spread over two on the dev split.
+        section = (holding or [scored[0][1]])[0].section
+        chosen.sort(key=lambda c: (c.section != section, c.passage_rank, c.position))
         return " ".join(_complete(c.text) for c in chosen)
 
     def _matching_example(

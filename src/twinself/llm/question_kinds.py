@@ -8,8 +8,10 @@ of money, a colour, someone's or something's name, a person ("Who ...?"), a rela
 or a favourite is only answered by a sentence that holds one.
 
 Rules about English, not about any persona: question words, currency, colour words, words for
-relatives, capitalised names, words of plans and of preference. Not counts: "How many days
-a week are you in the office?" is answered by "on Tuesdays and Thursdays".
+relatives, capitalised names, words of plans, of preference and of time. Counts are only
+preferred: "How many days a week are you in the office?" is answered by "on Tuesdays and
+Thursdays", so a "How many ...?" question lifts a sentence with a number but no number is no
+reason to say "I don't know".
 """
 
 from __future__ import annotations
@@ -40,8 +42,27 @@ _PLANS = re.compile(
 )
 _PREFERENCE = re.compile(
     r"\b(?:favou?rite|love|loves|loved|like|likes|liked|prefer|prefers|enjoy|enjoys|best"
-    r"|most|go-to|recommend|recommends|fond|fan of|can't resist|always|adore|adores|top"
+    r"|most(?! of\b)|go-to|recommend|recommends|fond|fan of|can't resist|always|adore|adores|top"
     r"|rather|choose|pick|keep coming back|can't live without|cannot live without)\b",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty"
+    r"|thirty|forty|fifty|hundred|hundreds|thousand|thousands|million|dozen|dozens|couple"
+    r"|once|twice|single|both|half|a few)\b",
+    re.IGNORECASE,
+)
+_MONTH_OR_DAY = (
+    r"jan(?:uary)?|feb(?:ruary)?|march|april|may|june|july|aug(?:ust)?|sep(?:tember)?"
+    r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|mondays?|tuesdays?|wednesdays?|thursdays?"
+    r"|fridays?|saturdays?|sundays?"
+)
+_TIME = re.compile(
+    rf"\b(?:1[5-9]\d\d|20\d\d|\d\ds|{_MONTH_OR_DAY}|spring|summer|autumn|fall|winter"
+    r"|christmas|easter|weekends?|mornings?|evenings?|nights?|noon|midnight|daily|weekly"
+    r"|monthly|yearly|annually|ago|since|until|yesterday|today|tomorrow|recently"
+    r"|childhood|teens|twenties|thirties|forties|fifties|age|aged|years? old|when i was"
+    r"|as a (?:child|kid|teenager|student)|o'clock|\d{1,2}(?::\d\d)?\s*(?:am|pm|h))\b",
     re.IGNORECASE,
 )
 _MONTHS_AND_DAYS = frozenset(
@@ -163,6 +184,9 @@ class WantedFact:
     # How far below the question's closest sentence one holding it may score: a name next to
     # the very thing asked about is strong evidence even in a sentence about more.
     within: float = 0.15
+    # False: a sentence holding it is preferred, but none is no reason to say "I don't know"
+    # ("How many languages do you speak?" is answered by "Portuguese, English and Norwegian").
+    required: bool = True
 
 
 def wanted_facts(question: str) -> list[WantedFact]:
@@ -179,6 +203,15 @@ def wanted_facts(question: str) -> list[WantedFact]:
         )
     ) or re.search(r"\b(?:salary|salaries|income|wages?|earnings|what do you earn)\b", lower):
         wanted.append(WantedFact("money", lambda s: _MONEY.search(s) is not None))
+    if re.search(
+        r"^when\b|\b(?:and|so|but) when\b|\bwhen (?:did|do|does|was|were|is|are|will|have|had)"
+        r" (?:you|your|it|they|he|she|the)\b|\b(?:what|which|in what|in which) year\b"
+        r"|\bwhat date\b|\bhow long ago\b|\bsince when\b",
+        lower,
+    ):
+        wanted.append(WantedFact("time", lambda s: _TIME.search(s) is not None))
+    if re.search(r"\bhow many\b", lower):
+        wanted.append(WantedFact("count", lambda s: _NUMBER.search(s) is not None, required=False))
     if re.search(r"\bwhat colou?rs?\b|\bwhich colou?rs?\b", lower):
         wanted.append(WantedFact("colour", lambda s: _COLOURS.search(s) is not None))
     if re.search(

@@ -80,7 +80,7 @@ class TwinStream:
         self.llm = llm
         self.memory = memory
         self.prompt = prompt
-        self.sources = memory.passages()
+        self.sources = memory.sources()
         self.started = started
         self.answer: TwinAnswer | None = None
         self._generation = generation
@@ -143,7 +143,7 @@ class Twin:
         withheld = self._guard.check(prompt).withheld(generation.text)
         return TwinAnswer(
             response=refusal(withheld) if withheld else generation.text,
-            sources=memory.passages(),
+            sources=memory.sources(),
             generation=generation,
             memory=memory,
             prompt=prompt,
