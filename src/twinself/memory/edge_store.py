@@ -6,9 +6,8 @@ qdrant-client's embedded mode keeps every point in Python and scores them all on
 vectors memory-mapped, and answers in about a millisecond at that size. See README, "How far
 the embedded memory goes".
 
-Layout: `<root>/<collection>/` is one shard (its segments, its write-ahead log); `<root>/.lock`
-is held while a process has the store open, so a second process gets a clear error instead of
-a shard locked half way.
+Layout: `<root>/<collection>/` is one shard (its segments and configuration); `<root>/.lock` is
+held while a process has the store open, so a second process gets a clear error.
 """
 
 from __future__ import annotations
@@ -49,6 +48,12 @@ def _config(dimension: int) -> edge.EdgeConfig:
         ),
         payload_memory=cold,
         id_tracker_memory=cold,
+        # No write-ahead log: a version is written once by one build and flushed when it is
+        # closed, and a build that dies is reaped (its folder deleted), so the log would only
+        # be replayed on every open: 10x the open time at 5k points (154 vs 12 ms), seconds
+        # at 100k, with the GIL held while a server switches versions, and copied with every
+        # new version. The folder `.lock` keeps other processes out instead.
+        wal_enabled=False,
     )
 
 
@@ -95,6 +100,7 @@ class EdgeVectorStore:
                 )
             return
         self._shards[name] = edge.EdgeShard.create(str(self.root / name), _config(dimension))
+        self._written[name] = 0  # flushed on close, even empty
 
     def delete_collection(self, name: str) -> None:
         shard = self._shards.pop(name, None)
@@ -117,7 +123,7 @@ class EdgeVectorStore:
             return
         condition = edge.FieldCondition(key="source", match=edge.MatchAny(any=wanted))
         shard.update(edge.UpdateOperation.delete_points_by_filter(edge.Filter(must=[condition])))
-        self._written[name] = self._written.get(name, 0)
+        self._written.setdefault(name, 0)
 
     def search(self, name: str, vector: Sequence[float], limit: int) -> list[ScoredPayload]:
         shard = self._shards.get(name)
