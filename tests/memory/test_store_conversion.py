@@ -9,7 +9,7 @@ from qdrant_client import QdrantClient
 
 from tests.support.vectors import points, unit
 from twinself.memory.store import QdrantVectorStore, build_vector_store, open_version_store
-from twinself.memory.vector_store import StoredPoint
+from twinself.memory.vector_store import StoredPoint, point_id
 from twinself.memory.versions import MemoryLocation
 
 
