@@ -27,10 +27,8 @@ def _files(folder: Path) -> dict[str, bytes]:
 def test_an_unversioned_memory_from_an_earlier_release_is_converted_once(make_settings) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings()
     location = MemoryLocation(settings.home, None)
-    stored = [
-        *points("a.md", 3),
-        StoredPoint("6c1b2f4e-8a51-4a0e-9d0c-7d2f3b9e1a10", [unit(0), unit(3)], {"source": "m"}),
-    ]
+    two_vectors = StoredPoint(point_id("c", "m", 0), [unit(0), unit(3)], {"source": "m"})
+    stored = [*points("a.md", 3), two_vectors]
     _write_old_format(location, stored)
     before = _files(location.qdrant_path)
 
