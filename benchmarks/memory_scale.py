@@ -186,8 +186,19 @@ def child(engine: str, data: Path, home: Path, queries: int) -> dict[str, Any]:
                 samples.append((t, time.perf_counter()))
                 i += 1
 
-        thread = threading.Thread(target=traffic)
+        ticks: list[tuple[float, float]] = []  # (when, how late): a thread asking for 1 ms
+
+        def ticker() -> None:
+            last = time.perf_counter()
+            while not stop.is_set():
+                time.sleep(0.001)
+                now = time.perf_counter()
+                ticks.append((now, now - last - 0.001))
+                last = now
+
+        thread, tick_thread = threading.Thread(target=traffic), threading.Thread(target=ticker)
         thread.start()
+        tick_thread.start()
         time.sleep(1.0)
         written = time.perf_counter()
         activate_version(settings, v2)
@@ -197,6 +208,7 @@ def child(engine: str, data: Path, home: Path, queries: int) -> dict[str, Any]:
         time.sleep(1.0)
         stop.set()
         thread.join()
+        tick_thread.join()
         rss_after = process.memory_info().rss
     finally:
         active.close()
@@ -215,6 +227,13 @@ def child(engine: str, data: Path, home: Path, queries: int) -> dict[str, Any]:
         # The longest request overlapping the switch, against the p99 of steady traffic.
         "worst_in_switch_ms": max(around, default=0.0) * 1000,
         "switch_s": switched - written,
+        # How long the process stopped running Python (the GIL held by the switch, or the OS
+        # not scheduling it), in the switch window and in the steady second before it.
+        "stall_in_switch_ms": max(
+            (g for t, g in ticks if written <= t <= switched + 0.2), default=0
+        )
+        * 1000,
+        "stall_steady_ms": max((g for t, g in ticks if t < written), default=0) * 1000,
     }
 
 
@@ -308,7 +327,7 @@ def main() -> None:
     header = (
         f"{'chunks':>7} {'texts':>7} {'engine':<13}{'build s':>9}{'(store)':>9}{'incr s':>8}"
         f"{'p50 ms':>8}{'p99 ms':>8}{'embed':>7}{'search':>7}{'s p99':>7}{'RSS MB':>8}"
-        f"{'+switch':>8}{'worst ms':>9}{'switch s':>9}"
+        f"{'+switch':>8}{'worst ms':>9}{'stall ms':>9}{'steady':>7}{'switch s':>9}"
         f"{'doctor s':>9}{'load':>6}"
     )
     print(header)
@@ -319,7 +338,8 @@ def main() -> None:
             f"{r['incremental_s']:>8.1f}{r['p50_ms']:>8.0f}{r['p99_ms']:>8.0f}"
             f"{r['embed_p50_ms']:>7.0f}{r['search_p50_ms']:>7.1f}{r['search_p99_ms']:>7.1f}"
             f"{r['rss_mb']:>8.0f}{r['rss_after_switch_mb']:>8.0f}"
-            f"{r['worst_in_switch_ms']:>9.0f}{r['switch_s']:>9.2f}"
+            f"{r['worst_in_switch_ms']:>9.0f}{r.get('stall_in_switch_ms', 0):>9.0f}"
+            f"{r.get('stall_steady_ms', 0):>7.0f}{r['switch_s']:>9.2f}"
             f"{r['doctor_s']:>9.1f}{r['load']:>6.1f}"
         )
 
