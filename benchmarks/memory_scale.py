@@ -1,15 +1,15 @@
 """The embedded memory at about 1k, 10k and 100k chunks: qdrant-client's embedded mode (what
 releases before Qdrant Edge used) and Qdrant Edge (the default now), side by side in one run.
 
-For each size and engine, in a fresh process (the serving process), on a synthetic persona in
-TwinSelf's data layout:
+For each size and engine, on a synthetic persona in TwinSelf's data layout (built in one
+process, then served from a fresh one, as `twinself rebuild` and `twinself serve` run):
 
 - build: `rebuild --create-version` of the whole persona (store time measured; the embedding
   time is the measured MiniLM rate times the texts, see below), then a second version with one
   file changed (incremental);
 - retrieval p50 / p99: the server's retriever (the question embedded by the real MiniLM on one
   torch thread, as `twinself serve` runs it, plus the three searches);
-- RSS of that process after warm-up, and after a version switch (both versions open while
+- RSS of the serving process after warm-up, and after a version switch (both versions open while
   in-flight requests finish);
 - switch: with requests running back to back, `versions activate v2`: the longest request
   that overlapped the switch (against the steady p99: the pause a request in flight sees),
@@ -135,30 +135,44 @@ class ReusedVectors:
         return self._real.embed_query(text)
 
 
-def child(engine: str, data: Path, home: Path, queries: int) -> dict[str, Any]:
-    from twinself.embedding.sentence_transformer import build_embedder, use_one_cpu_thread
+def build(engine: str, data: Path, home: Path) -> dict[str, Any]:
+    """v1 from the whole persona, then v2 (inactive) after one file changed."""
+    from twinself.embedding.sentence_transformer import build_embedder
     from twinself.memory import store as store_module
     from twinself.memory.version_builder import create_version
+
+    store_module.EMBEDDED_ENGINE = engine  # type: ignore[assignment]
+    settings = benchmark_settings(home=home, data_dir=data)
+    _, texts = persona_texts(data, settings)
+    embedder = ReusedVectors(build_embedder(settings), texts[:: max(1, len(texts) // POOL)][:POOL])
+    started = time.perf_counter()
+    v1 = create_version(settings, embedder).version.id
+    seconds = time.perf_counter() - started
+    changed = sorted((data / "semantic_data").glob("facts_*.md"))[0]
+    with changed.open("a", encoding="utf-8") as f:
+        f.write("\n## Beehives\n\nI keep two beehives on the roof since 2021.\n")
+    started = time.perf_counter()
+    v2 = create_version(settings, embedder, activate=False).version.id
+    return {
+        "v1": v1,
+        "v2": v2,
+        "build_store_s": seconds,
+        "incremental_s": time.perf_counter() - started,
+    }
+
+
+def serve(engine: str, data: Path, home: Path, queries: int, v2: str) -> dict[str, Any]:
+    """A fresh process, as `twinself serve`: the build's memory never inflates its RSS."""
+    from twinself.embedding.sentence_transformer import build_embedder, use_one_cpu_thread
+    from twinself.memory import store as store_module
     from twinself.memory.version_lifecycle import activate_version
     from twinself.server.active_memory import ActiveMemory
     from twinself.twin.factory import TwinRuntime
 
     store_module.EMBEDDED_ENGINE = engine  # type: ignore[assignment]
     settings = benchmark_settings(home=home, data_dir=data)
-    real = build_embedder(settings)
-    _, texts = persona_texts(data, settings)
-    embedder = ReusedVectors(real, texts[:: max(1, len(texts) // POOL)][:POOL])
-    started = time.perf_counter()
-    v1 = create_version(settings, embedder).version.id
-    build = time.perf_counter() - started
-    changed = sorted((data / "semantic_data").glob("facts_*.md"))[0]
-    with changed.open("a", encoding="utf-8") as f:
-        f.write("\n## Beehives\n\nI keep two beehives on the roof since 2021.\n")
-    started = time.perf_counter()
-    v2 = create_version(settings, embedder, activate=False).version.id
-    incremental = time.perf_counter() - started
-
     use_one_cpu_thread()  # as the server runs
+    embedder = build_embedder(settings)
     process = psutil.Process()
     runtime = TwinRuntime.open(settings, embedder)
     active = ActiveMemory(settings, runtime, poll_seconds=0.05)
@@ -214,9 +228,6 @@ def child(engine: str, data: Path, home: Path, queries: int) -> dict[str, Any]:
         active.close()
     around = [e - s for s, e in samples if e >= written and s <= switched + 0.2]
     return {
-        "v1": v1,
-        "build_store_s": build,
-        "incremental_s": incremental,
         "p50_ms": percentile(seconds, 0.5) * 1000,
         "p99_ms": percentile(seconds, 0.99) * 1000,
         "embed_p50_ms": percentile(embed, 0.5) * 1000,
@@ -266,16 +277,29 @@ def embedding_rate(texts: list[str]) -> float:
     return len(texts) / (time.perf_counter() - started)
 
 
+def _run(what: str, *arguments: str) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, __file__, *arguments], capture_output=True, text=True)
+    if out.returncode != 0:
+        print(out.stderr[-3000:])
+        raise SystemExit(f"{what} failed")
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
     parser.add_argument("--queries", type=int, default=60)
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--build", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--serve", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        engine, data, home = args.child
-        print(json.dumps(child(engine, Path(data), Path(home), args.queries)))
+    if args.build:
+        engine, data, home = args.build
+        print(json.dumps(build(engine, Path(data), Path(home))))
+        return
+    if args.serve:
+        engine, data, home, v2 = args.serve
+        print(json.dumps(serve(engine, Path(data), Path(home), args.queries, v2)))
         return
 
     root = Path(tempfile.mkdtemp(prefix="twinself-memory-scale-"))
@@ -292,24 +316,15 @@ def main() -> None:
             for engine in args.engines:
                 data, home = root / f"{engine}_{size}" / "data", root / f"{engine}_{size}" / "home"
                 shutil.copytree(pristine, data)
-                out = subprocess.run(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--child",
-                        engine,
-                        str(data),
-                        str(home),
-                        "--queries",
-                        str(args.queries),
-                    ],
-                    capture_output=True,
-                    text=True,
+                result = _run(f"{engine} at {size} chunks", "--build", engine, str(data), str(home))
+                result.update(
+                    _run(
+                        f"{engine} at {size} chunks",
+                        "--serve",
+                        *(engine, str(data), str(home), result["v2"]),
+                        *("--queries", str(args.queries)),
+                    )
                 )
-                if out.returncode != 0:
-                    print(out.stderr[-3000:])
-                    raise SystemExit(f"{engine} at {size} chunks failed")
-                result = json.loads(out.stdout.strip().splitlines()[-1])
                 result.update(
                     engine=engine,
                     chunks=chunks,
