@@ -163,9 +163,15 @@ def build(engine: str, data: Path, home: Path) -> dict[str, Any]:
 
 def serve(engine: str, data: Path, home: Path, queries: int, v2: str) -> dict[str, Any]:
     """A fresh process, as `twinself serve`: the build's memory never inflates its RSS."""
-    from twinself.embedding.sentence_transformer import build_embedder, use_one_cpu_thread
+    from twinself.embedding import sentence_transformer
+    from twinself.embedding.sentence_transformer import build_embedder
     from twinself.memory import store as store_module
     from twinself.memory.version_lifecycle import activate_version
+
+    try:  # moved to its own module on main (issue 15's footprint work)
+        from twinself.embedding.cpu_threads import use_one_cpu_thread  # type: ignore[import-not-found]
+    except ImportError:
+        use_one_cpu_thread = sentence_transformer.use_one_cpu_thread
     from twinself.server.active_memory import ActiveMemory
     from twinself.twin.factory import TwinRuntime
 
