@@ -1,4 +1,7 @@
-"""One contract for the vector store, run against each way of opening Qdrant we can run here."""
+"""One contract for the vector store, run against each way of opening Qdrant we can run here:
+Qdrant Edge (the embedded default), qdrant-client's embedded mode (releases before it, and the
+fallback engine) on a folder and in memory. The Qdrant server path runs the same operations in
+test_versions_on_qdrant_server.py."""
 
 from __future__ import annotations
 
@@ -10,22 +13,25 @@ from qdrant_client import QdrantClient
 
 from tests.support.vectors import points, unit
 from twinself.errors import MemoryUnavailable
+from twinself.memory.edge_store import EdgeVectorStore
 from twinself.memory.store import QdrantVectorStore, build_vector_store
-from twinself.memory.vector_store import StoredPoint, point_id
+from twinself.memory.vector_store import StoredPoint, VectorStore, point_id
 
 
-@pytest.fixture(params=["embedded-folder", "in-memory"])
-def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[QdrantVectorStore]:
-    if request.param == "embedded-folder":
-        client = QdrantClient(path=str(tmp_path / "q"))
+@pytest.fixture(params=["edge", "local-folder", "local-in-memory"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
+    store: VectorStore
+    if request.param == "edge":
+        store = EdgeVectorStore(tmp_path / "edge")
+    elif request.param == "local-folder":
+        store = QdrantVectorStore(QdrantClient(path=str(tmp_path / "q")), "q", remote=False)
     else:
-        client = QdrantClient(location=":memory:")
-    store = QdrantVectorStore(client, request.param, remote=False)
+        store = QdrantVectorStore(QdrantClient(location=":memory:"), "m", remote=False)
     yield store
     store.close()
 
 
-def test_upsert_count_search(any_store: QdrantVectorStore) -> None:
+def test_upsert_count_search(any_store: VectorStore) -> None:
     any_store.ensure_collection("c", 4)
     any_store.upsert("c", points("a.md", 3) + points("b.md", 2))
     assert any_store.count("c") == 5
@@ -35,7 +41,7 @@ def test_upsert_count_search(any_store: QdrantVectorStore) -> None:
     assert hits[0].score >= hits[1].score
 
 
-def test_upsert_is_idempotent_by_deterministic_id(any_store: QdrantVectorStore) -> None:
+def test_upsert_is_idempotent_by_deterministic_id(any_store: VectorStore) -> None:
     any_store.ensure_collection("c", 4)
     any_store.upsert("c", points("a.md", 3))
     any_store.upsert("c", points("a.md", 3))
@@ -43,7 +49,7 @@ def test_upsert_is_idempotent_by_deterministic_id(any_store: QdrantVectorStore) 
     assert point_id("c", "a.md", 0) == point_id("c", "a.md", 0) != point_id("c", "a.md", 1)
 
 
-def test_delete_sources_removes_only_that_file(any_store: QdrantVectorStore) -> None:
+def test_delete_sources_removes_only_that_file(any_store: VectorStore) -> None:
     any_store.ensure_collection("c", 4)
     any_store.upsert("c", points("a.md", 3) + points("b.md", 2))
     any_store.delete_sources("c", ["a.md"])
@@ -51,7 +57,7 @@ def test_delete_sources_removes_only_that_file(any_store: QdrantVectorStore) -> 
     assert {h.payload["source"] for h in any_store.search("c", unit(0), 10)} == {"b.md"}
 
 
-def test_a_point_scores_as_its_best_vector(any_store: QdrantVectorStore) -> None:
+def test_a_point_scores_as_its_best_vector(any_store: VectorStore) -> None:
     any_store.ensure_collection("c", 4)
     any_store.upsert("c", [StoredPoint(point_id("c", "m", 0), [unit(0), unit(2)], {"source": "m"})])
     any_store.upsert("c", [StoredPoint(point_id("c", "s", 0), [unit(1)], {"source": "s"})])
@@ -60,17 +66,42 @@ def test_a_point_scores_as_its_best_vector(any_store: QdrantVectorStore) -> None
     assert any_store.search("c", unit(1), 1)[0].payload["source"] == "s"
 
 
-def test_missing_collection_reads_as_empty(any_store: QdrantVectorStore) -> None:
+def test_missing_collection_reads_as_empty(any_store: VectorStore) -> None:
     assert any_store.count("nothing") == 0
     assert any_store.search("nothing", unit(0), 3) == []
     any_store.delete_sources("nothing", ["a.md"])
     any_store.delete_collection("nothing")
 
 
-def test_dimension_mismatch_says_how_to_fix(any_store: QdrantVectorStore) -> None:
+def test_dimension_mismatch_says_how_to_fix(any_store: VectorStore) -> None:
     any_store.ensure_collection("c", 4)
     with pytest.raises(MemoryUnavailable, match="rebuild --force"):
         any_store.ensure_collection("c", 8)
+
+
+def test_points_round_trip_with_vectors_and_payload(any_store: VectorStore) -> None:
+    any_store.ensure_collection("c", 4)
+    stored = [StoredPoint(point_id("c", "m", 0), [unit(0), unit(3)], {"source": "m", "n": 2})]
+    any_store.upsert("c", stored + points("a.md", 300))  # more than one page
+    read = {p.id: p for p in any_store.points("c")}
+    assert len(read) == 301
+    assert read[stored[0].id] == stored[0]
+
+
+def test_written_memory_survives_reopening(tmp_path: Path) -> None:
+    store = EdgeVectorStore(tmp_path / "edge")
+    store.ensure_collection("c", 4)
+    store.upsert("c", points("a.md", 3))
+    store.delete_sources("c", ["nothing.md"])
+    store.close()
+    reopened = EdgeVectorStore(tmp_path / "edge")
+    try:
+        assert reopened.count("c") == 3
+        assert reopened.search("c", unit(2), 1)[0].payload["text"] == "a.md#2"
+        with pytest.raises(MemoryUnavailable, match="rebuild --force"):
+            reopened.ensure_collection("c", 8)
+    finally:
+        reopened.close()
 
 
 def test_second_process_on_embedded_folder_gets_a_clear_error(make_settings) -> None:  # type: ignore[no-untyped-def]

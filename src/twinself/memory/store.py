@@ -9,17 +9,27 @@ names are aliases switched to the active version in one atomic alias update.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from qdrant_client import QdrantClient, models
 
 from twinself.config.settings import Settings
 from twinself.errors import MemoryUnavailable, MemoryVersionMissing
-from twinself.memory.vector_store import ScoredPayload, StoredPoint
+from twinself.memory.edge_store import EdgeVectorStore
+from twinself.memory.vector_store import ScoredPayload, StoredPoint, copy_points
 from twinself.memory.versions import MemoryLocation
 
 logger = logging.getLogger(__name__)
+
+# The engine of the embedded store (no QDRANT_URL). "edge": Qdrant Edge, the default.
+# "qdrant-local": qdrant-client's embedded mode, as releases before it stored the memory
+# (kept for comparison in benchmarks/memory_scale.py, and as a fallback where qdrant-edge-py
+# has no wheel). Wants to become a setting (TWINSELF_EMBEDDED_ENGINE).
+EMBEDDED_ENGINE: Literal["edge", "qdrant-local"] = "edge"
 
 
 class QdrantVectorStore:
@@ -50,6 +60,10 @@ class QdrantVectorStore:
 
     def collection_exists(self, name: str) -> bool:
         return bool(self._client.collection_exists(self.physical_name(name)))
+
+    def collection_names(self) -> list[str]:
+        """Every collection the client sees, by its physical name."""
+        return [c.name for c in self._client.get_collections().collections]
 
     def ensure_collection(self, name: str, dimension: int) -> None:
         if self.collection_exists(name):
@@ -192,7 +206,7 @@ class QdrantVectorStore:
 
 def build_vector_store(
     settings: Settings, location: MemoryLocation | None = None
-) -> QdrantVectorStore:
+) -> QdrantVectorStore | EdgeVectorStore:
     """`location`: a memory version's store; default the unversioned memory."""
     version = location.version if location else None
     if settings.qdrant_url:
@@ -209,7 +223,14 @@ def build_vector_store(
                 "store."
             ) from exc
         return QdrantVectorStore(client, settings.qdrant_url, remote=True, version=version)
-    path = (location or MemoryLocation(settings.home, None)).qdrant_path
+    where = location or MemoryLocation(settings.home, None)
+    if EMBEDDED_ENGINE == "qdrant-local":
+        return _open_local(where.qdrant_path)
+    return open_edge_store(where)
+
+
+def _open_local(path: Path) -> QdrantVectorStore:
+    """qdrant-client's embedded mode: releases before Qdrant Edge stored the memory here."""
     path.mkdir(parents=True, exist_ok=True)
     try:
         client = QdrantClient(path=str(path))
@@ -222,6 +243,42 @@ def build_vector_store(
             "several processes can share it."
         ) from exc
     return QdrantVectorStore(client, str(path), remote=False)
+
+
+def open_edge_store(location: MemoryLocation) -> EdgeVectorStore:
+    """The embedded store of `location`; a memory an earlier release kept in qdrant-client's
+    embedded format is converted first, once (same ids, vectors and payloads; no embedding)."""
+    if not location.edge_path.exists() and (location.qdrant_path / "collection").is_dir():
+        _convert_local(location)
+    return EdgeVectorStore(location.edge_path)
+
+
+def _convert_local(location: MemoryLocation) -> None:
+    """Copy every point of the old store into a new Edge store beside it, then rename that into
+    place: a crash half way leaves the old store as it was, and a second process converting at
+    the same time loses the rename harmlessly. The old folder is never changed, so an earlier
+    release can still open it."""
+    logger.warning(
+        "Converting the embedded memory at %s to Qdrant Edge (once; the old folder is kept)",
+        location.qdrant_path,
+    )
+    old = _open_local(location.qdrant_path)
+    partial = location.root / f".qdrant_edge.converting-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    new = EdgeVectorStore(partial)
+    try:
+        copy_points(old, new, old.collection_names())
+    except BaseException:
+        new.close()
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    finally:
+        old.close()
+    new.close()
+    try:
+        partial.rename(location.edge_path)
+    except OSError:  # another process converted it first
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 VERSION_REPAIR = (
@@ -238,7 +295,7 @@ class MissingVersionStore:
 
     def __init__(self, location: MemoryLocation) -> None:
         self.location = location
-        self.path = str(location.qdrant_path)
+        self.path = str(location.edge_path)
         logger.error(
             "The active memory version %s has no store at %s; answers are refused with 503. %s",
             location.version,
@@ -256,17 +313,21 @@ class MissingVersionStore:
     ensure_collection = collection_exists = delete_collection = upsert = _missing
     delete_sources = search = count = points = stale_aliases = _missing
 
+    def restored(self) -> bool:
+        """Is the version's folder back (either store format)?"""
+        return self.location.has_embedded_store
+
     def close(self) -> None:
         pass
 
 
 def open_version_store(
     settings: Settings, location: MemoryLocation
-) -> QdrantVectorStore | MissingVersionStore:
+) -> QdrantVectorStore | EdgeVectorStore | MissingVersionStore:
     """For readers (the server, ask, chat): a version's store, never created on the way. Only
     the embedded store has a folder to lose; on a Qdrant server a missing collection is
     reported by the store itself."""
     versioned_folder = not settings.qdrant_url and location.version is not None
-    if versioned_folder and not location.qdrant_path.is_dir():
+    if versioned_folder and not location.has_embedded_store:
         return MissingVersionStore(location)
     return build_vector_store(settings, location)

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 # Fixed namespace: the same (collection, source, chunk) always gets the same point id.
 _POINT_NAMESPACE = uuid.UUID("6c1b2f4e-8a51-4a0e-9d0c-7d2f3b9e1a10")
+_COPY_PAGE = 256  # points per upsert while copying a memory
 
 
 def point_id(collection: str, source: str, chunk_index: int) -> str:
@@ -53,3 +54,20 @@ class VectorStore(Protocol):
     def stale_aliases(self, names: Sequence[str]) -> list[str]: ...
 
     def close(self) -> None: ...
+
+
+def copy_points(source: VectorStore, target: VectorStore, names: Sequence[str]) -> None:
+    """Every point of `source`'s collections into `target`'s (replaced), page by page, with
+    their vectors: a version copied on a server, or a memory moved to another engine."""
+    for name in names:
+        target.delete_collection(name)  # left by an earlier try
+        batch: list[StoredPoint] = []
+        for point in source.points(name):
+            if not batch and not target.collection_exists(name):
+                target.ensure_collection(name, len(point.vectors[0]))
+            batch.append(point)
+            if len(batch) == _COPY_PAGE:
+                target.upsert(name, batch)
+                batch = []
+        if batch:
+            target.upsert(name, batch)

@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING, Protocol
 
 from twinself.config.settings import Settings
 from twinself.memory.documents import MemoryType, collection_name
-from twinself.memory.vector_store import StoredPoint, VectorStore
+from twinself.memory.vector_store import VectorStore, copy_points
 from twinself.memory.versions import MemoryLocation, VersionError
 
 if TYPE_CHECKING:
+    from twinself.memory.edge_store import EdgeVectorStore
     from twinself.memory.store import QdrantVectorStore
-
-_COPY_PAGE = 256  # points per upsert while copying a version on a server
 
 
 class VersionStorage(Protocol):
@@ -49,7 +48,9 @@ class VersionStorage(Protocol):
         ...
 
 
-def _open_store(settings: Settings, location: MemoryLocation) -> QdrantVectorStore:
+def _open_store(
+    settings: Settings, location: MemoryLocation
+) -> QdrantVectorStore | EdgeVectorStore:
     # qdrant_client loads only when a store is opened: `versions activate` and `rollback` on
     # the embedded store never need one, and start in under a second.
     from twinself.memory.store import build_vector_store
@@ -64,21 +65,26 @@ def _deletable(location: MemoryLocation) -> MemoryLocation:
 
 
 class EmbeddedVersionStorage:
-    """Each version is a folder with its own store (qdrant-client locks a folder to one
-    process, so a reader of the parent never blocks the copy)."""
+    """Each version is a folder with its own store (the store locks its folder to one
+    process; a copy of the parent's files never opens it, so a server reading the parent
+    never blocks a build)."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
     def exists(self, location: MemoryLocation) -> bool:
-        return location.qdrant_path.exists()
+        return location.has_embedded_store
 
     def open(self, location: MemoryLocation) -> VectorStore:
         return _open_store(self._settings, location)
 
     def open_copy(self, parent: MemoryLocation, target: MemoryLocation) -> VectorStore:
-        if parent.qdrant_path.exists():
-            shutil.copytree(parent.qdrant_path, target.qdrant_path, ignore=_lock_files)
+        # A parent an earlier release built in qdrant-client's format is copied as it is and
+        # converted in the copy when it is opened: the parent is only ever read.
+        for folder in (parent.edge_path, parent.qdrant_path):
+            if folder.is_dir():
+                shutil.copytree(folder, target.root / folder.name, ignore=_lock_files)
+                break
         return self.open(target)
 
     def delete(self, location: MemoryLocation) -> None:
@@ -89,7 +95,8 @@ class EmbeddedVersionStorage:
 
 
 def _lock_files(_folder: str, names: list[str]) -> set[str]:
-    return {name for name in names if name == ".lock"}  # the parent's reader holds its own
+    # The parent's reader holds its own lock (Edge's `.lock`, qdrant-client's `.lock`).
+    return {name for name in names if name == ".lock"}
 
 
 class QdrantServerVersionStorage:
@@ -120,18 +127,7 @@ class QdrantServerVersionStorage:
         # The server has no collection copy: read the parent a page at a time.
         source = _open_store(self._settings, parent)
         try:
-            for name in self._names:
-                target.delete_collection(name)  # left by an earlier try under the same id
-                batch: list[StoredPoint] = []
-                for point in source.points(name):
-                    if not batch and not target.collection_exists(name):
-                        target.ensure_collection(name, len(point.vectors[0]))
-                    batch.append(point)
-                    if len(batch) == _COPY_PAGE:
-                        target.upsert(name, batch)
-                        batch = []
-                if batch:
-                    target.upsert(name, batch)
+            copy_points(source, target, self._names)
         finally:
             source.close()
 

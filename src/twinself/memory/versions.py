@@ -4,11 +4,11 @@ Layout under TWINSELF_HOME:
 
     versions/registry.json        {"active": id, "versions": [...]}, written atomically
     versions/build.lock           held by the one build that may run at a time
-    versions/<id>/qdrant/         that version's embedded store (never written after its build)
+    versions/<id>/qdrant_edge/    that version's embedded store (never written after its build)
     versions/<id>/memory_manifest.json
 
 Without a registry, the memory is the unversioned one TwinSelf users start with
-(TWINSELF_HOME/qdrant); the first `rebuild --create-version` starts from a copy of it.
+(TWINSELF_HOME/qdrant_edge); the first `rebuild --create-version` starts from a copy of it.
 """
 
 from __future__ import annotations
@@ -54,7 +54,18 @@ class MemoryLocation:
 
     @property
     def qdrant_path(self) -> Path:
+        """qdrant-client's embedded store: what releases before Qdrant Edge wrote; read once,
+        to convert it into `edge_path`, and then left as it was."""
         return self.root / "qdrant"
+
+    @property
+    def edge_path(self) -> Path:
+        """The embedded store (Qdrant Edge, one shard folder per collection)."""
+        return self.root / "qdrant_edge"
+
+    @property
+    def has_embedded_store(self) -> bool:
+        return self.edge_path.is_dir() or self.qdrant_path.is_dir()
 
     @property
     def manifest_path(self) -> Path:

@@ -13,7 +13,6 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from twinself.config.settings import Settings
 from twinself.memory.store import MissingVersionStore, open_version_store
@@ -126,7 +125,7 @@ class ActiveMemory:
     def _restored(self) -> bool:
         """The active version's missing folder is back (the owner restored it): open it."""
         missing = self._current.runtime.store
-        if not isinstance(missing, MissingVersionStore) or not Path(missing.path).is_dir():
+        if not isinstance(missing, MissingVersionStore) or not missing.restored():
             return False
         with self._lock:
             runtime = TwinRuntime.open(self._settings, self._current.runtime.embedder)
