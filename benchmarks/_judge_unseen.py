@@ -132,6 +132,8 @@ def report(judge: LocalJudge, personas: list[Persona], show_misses: bool) -> dic
     for split, tally in totals.items():
         print(tally.line(f"all personas {split}"))
     # Broken down for the dev split only: the test split's details are not for tuning on.
+    if "dev" not in totals:
+        return totals
     dev = totals["dev"]
     kinds = sorted(dev.scores_by_error)
     print("dev: mean faithfulness by error kind (pairs missed): " + ", ".join(
