@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import AliasChoices
 from starlette.responses import JSONResponse
 
 from tests.support.paths import REPO
+from tests.support.setting_names import setting_names
 from tests.support.system_tools import require_tool
 from twinself.config.settings import Settings
 
@@ -76,15 +76,6 @@ def env_file_names(path: Path) -> set[str]:
         line = line.strip().removeprefix("# ")
         if re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", line):
             names.add(line.split("=", 1)[0])
-    return names
-
-
-def setting_names() -> set[str]:
-    names = set()
-    for field in Settings.model_fields.values():
-        alias = field.validation_alias
-        choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
-        names |= {str(choice) for choice in choices}
     return names
 
 

@@ -13,10 +13,9 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from pydantic import AliasChoices
 
 from tests.support.paths import REPO
-from twinself.config.settings import Settings
+from tests.support.setting_names import setting_names
 
 TEMPLATES = REPO / "monitoring-templates"
 PROVISIONING = TEMPLATES / "grafana" / "provisioning"
@@ -49,15 +48,6 @@ def binds(service: dict[str, Any]) -> list[tuple[str, str]]:
         if source.startswith((".", "/")):
             mounts.append((source, target))
     return mounts
-
-
-def setting_names() -> set[str]:
-    names = set()
-    for field in Settings.model_fields.values():
-        alias = field.validation_alias
-        choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
-        names |= {str(choice) for choice in choices}
-    return names
 
 
 def test_the_four_services_publish_their_ports(compose: dict[str, Any]) -> None:
