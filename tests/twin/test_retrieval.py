@@ -46,3 +46,13 @@ def test_reranking_lifts_the_chunk_holding_the_asked_for_words() -> None:
     ranked = reranked("Who was your supervisor?", pool)
     assert [p.source for p in ranked] == ["education.md", "about.md"]
     assert ranked[0].score > 0.46 and ranked[1].score == 0.50
+
+
+def test_a_shared_word_does_not_lift_a_chunk_the_embedding_puts_far_below() -> None:
+    pool = [
+        Passage("semantic", "hobbies.md", "Hobbies", "On weekends I play board games.", 0.55),
+        Passage("semantic", "contact.md", "Contact", "I answer within a day, any time.", 0.38),
+    ]
+    ranked = reranked("What do you do in your free time?", pool)
+    assert [p.source for p in ranked] == ["hobbies.md", "contact.md"]
+    assert ranked[1].score == 0.38  # 0.17 below the best: no word bonus

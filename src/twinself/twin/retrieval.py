@@ -19,6 +19,9 @@ from twinself.text.lexical import bm25_scores
 # unseen personas' dev split.
 RERANK_POOL = 20
 LEXICAL_WEIGHT = 0.25  # of a chunk's BM25 (0..1) beside its cosine similarity
+# Only chunks the embedding cannot clearly tell from the best one get the word bonus: a common
+# word ("time" in "free time") must not lift a chunk far below it (set on the sample persona).
+LEXICAL_MARGIN = 0.15
 
 
 @dataclass(frozen=True)
@@ -79,11 +82,14 @@ def _passage(memory: MemoryType, score: float, payload: dict[str, Any]) -> Passa
 
 def reranked(question: str, passages: list[Passage]) -> list[Passage]:
     """Best first by cosine similarity plus a share of BM25 over the pool (heading included:
-    "Education > Master's" names what its chunks are about); that sum becomes the score, so
-    sources stay sorted by the score they show."""
+    "Education > Master's" names what its chunks are about) for chunks within LEXICAL_MARGIN
+    of the best; that sum becomes the score, so sources stay sorted by the score they show."""
     lexical = bm25_scores(question, [f"{p.heading} {p.text}" for p in passages])
+    best = max((p.score for p in passages), default=0.0)
     blended = [
         replace(p, score=round(p.score + LEXICAL_WEIGHT * w, 4))
+        if best - p.score <= LEXICAL_MARGIN
+        else p
         for p, w in zip(passages, lexical, strict=True)
     ]
     return sorted(blended, key=lambda p: p.score, reverse=True)
