@@ -6,7 +6,8 @@ code. Every item carries its split ("dev" or "test"), fixed when it was written:
 tuned on dev; the figures that count are test's, measured once per method change.
 
 `--holdout` reads benchmarks/holdout_personas/ instead: personas written after the methods were
-frozen and measured once, all their items together (no method was tuned on any of them).
+frozen and measured once, all their items together (no method was tuned on any of them). Once
+measured, a holdout persona joins unseen_personas/ with the splits it was written with.
 """
 
 from __future__ import annotations
