@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from twinself.config.settings import Settings
 from twinself.embedding.cpu_threads import one_cpu_thread
@@ -74,9 +74,58 @@ def source_fingerprint(transformer_folder: Path) -> str:
     return digest.hexdigest()
 
 
+class JsonDescription:
+    """A frozen dataclass kept as a JSON file beside an ONNX graph (tuples as lists)."""
+
+    FILE: ClassVar[str]
+
+    def write(self, folder: Path) -> None:
+        data = {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
+        (folder / self.FILE).write_text(json.dumps(data, indent=2) + "\n")
+
+    @classmethod
+    def read(cls, folder: Path) -> Self:
+        data = json.loads((folder / cls.FILE).read_text())
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def cpu_session(model_file: Path) -> Any:
+    """An onnxruntime session as twinself's processes run one on a small shared box."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    if one_cpu_thread():  # a long-running process that embeds a few sentences at a time
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        # The arena keeps the largest batch's memory for good: +180 MB RSS after one
+        # batch of 32 long texts, which freed memory gives back.
+        options.enable_cpu_mem_arena = False
+    # No busy-waiting threads: on a small box the API, the evaluator and MLflow share the
+    # cores, and a spinning pool burns the time the others need.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(
+        str(model_file), options, providers=["CPUExecutionProvider"]
+    )
+
+
+def encoded_columns(encodings: Sequence[Any], input_names: Sequence[str]) -> dict[str, Any]:
+    """The model's inputs from `tokenizers` encodings of one padded batch."""
+    import numpy as np
+
+    columns = {
+        "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+        "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+        "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+    }
+    return {name: columns[name] for name in input_names}
+
+
 @dataclass(frozen=True)
-class ExportDescription:
+class ExportDescription(JsonDescription):
     """What the runtime needs besides the graph, as the export found it in the model."""
+
+    FILE: ClassVar[str] = DESCRIPTION_FILE
 
     model_name: str
     source_fingerprint: str
@@ -87,15 +136,6 @@ class ExportDescription:
     pad_token_id: int
     input_names: tuple[str, ...]
 
-    def write(self, folder: Path) -> None:
-        data = {**self.__dict__, "input_names": list(self.input_names)}
-        (folder / DESCRIPTION_FILE).write_text(json.dumps(data, indent=2) + "\n")
-
-    @classmethod
-    def read(cls, folder: Path) -> ExportDescription:
-        data = json.loads((folder / DESCRIPTION_FILE).read_text())
-        return cls(**{**data, "input_names": tuple(data["input_names"])})
-
 
 class OnnxEmbedder:
     """Tokenizer (the model's own tokenizer.json, Rust `tokenizers`), the exported transformer,
@@ -103,7 +143,6 @@ class OnnxEmbedder:
     normalisation, so cosine similarity is a dot product."""
 
     def __init__(self, folder: Path, description: ExportDescription, batch_size: int = 32):
-        import onnxruntime
         from tokenizers import Tokenizer
 
         self.model_name = description.model_name
@@ -116,20 +155,7 @@ class OnnxEmbedder:
         tokenizer.enable_truncation(max_length=description.max_seq_length)
         tokenizer.enable_padding(pad_id=description.pad_token_id, pad_token=description.pad_token)
         self._tokenizer = tokenizer
-        options = onnxruntime.SessionOptions()
-        if one_cpu_thread():  # a long-running process that embeds a few sentences at a time
-            options.intra_op_num_threads = 1
-            options.inter_op_num_threads = 1
-            # The arena keeps the largest batch's memory for good: +180 MB RSS after one
-            # batch of 32 long texts, which freed memory gives back.
-            options.enable_cpu_mem_arena = False
-        # No busy-waiting threads: on a small box the API, the evaluator and MLflow share the
-        # cores, and a spinning pool burns the time the others need.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        self._session = onnxruntime.InferenceSession(
-            str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"]
-        )
+        self._session = cpu_session(folder / MODEL_FILE)
 
     def _encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         import numpy as np
@@ -139,14 +165,9 @@ class OnnxEmbedder:
         if self._description.do_lower_case:
             prepared = [t.lower() for t in prepared]
         encodings = self._tokenizer.encode_batch(prepared)
-        columns: dict[str, Any] = {
-            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-        }
-        feed = {name: columns[name] for name in self._description.input_names}
+        feed = encoded_columns(encodings, self._description.input_names)
         (hidden,) = self._session.run(["last_hidden_state"], feed)
-        mask = columns["attention_mask"][:, :, None].astype(np.float32)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.float32)[:, :, None]
         pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         result: npt.NDArray[np.float32] = pooled / np.clip(norms, 1e-12, None)

@@ -10,16 +10,15 @@ rules, and go on with the rules alone when a scorer has not been trained.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 from twinself.config.settings import Settings
-from twinself.embedding.cpu_threads import one_cpu_thread
+from twinself.embedding.onnx_runtime import JsonDescription, cpu_session, encoded_columns
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +31,10 @@ DESCRIPTION_FILE = "scorer.json"
 
 
 @dataclass(frozen=True)
-class ScorerDescription:
+class ScorerDescription(JsonDescription):
     """What the runtime needs besides the graph, and what the scorer was made from."""
+
+    FILE: ClassVar[str] = DESCRIPTION_FILE
 
     name: str
     # A hash of the base weights, the training pairs and the training settings: a scorer
@@ -47,15 +48,6 @@ class ScorerDescription:
     # Of held-back training pairs, the share the scorer put on the right side of 0.5.
     held_back_accuracy: float
 
-    def write(self, folder: Path) -> None:
-        data = {**self.__dict__, "input_names": list(self.input_names)}
-        (folder / DESCRIPTION_FILE).write_text(json.dumps(data, indent=2) + "\n")
-
-    @classmethod
-    def read(cls, folder: Path) -> ScorerDescription:
-        data = json.loads((folder / DESCRIPTION_FILE).read_text())
-        return cls(**{**data, "input_names": tuple(data["input_names"])})
-
 
 def scorer_folder(settings: Settings, name: str) -> Path:
     return settings.home / SCORER_DIRECTORY / name
@@ -66,7 +58,6 @@ class PairScorer:
     (an answer to the question, a claim the context supports, ...)."""
 
     def __init__(self, folder: Path, batch_size: int = 16) -> None:
-        import onnxruntime
         from tokenizers import Tokenizer
 
         self.description = ScorerDescription.read(folder)
@@ -79,30 +70,16 @@ class PairScorer:
             pad_id=self.description.pad_token_id, pad_token=self.description.pad_token
         )
         self._tokenizer = tokenizer
-        options = onnxruntime.SessionOptions()
-        if one_cpu_thread():
-            options.intra_op_num_threads = 1
-            options.inter_op_num_threads = 1
-            options.enable_cpu_mem_arena = False
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        self._session = onnxruntime.InferenceSession(
-            str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"]
-        )
+        self._session = cpu_session(folder / MODEL_FILE)
 
     def logits(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
-        import numpy as np
 
         result: list[float] = []
         for start in range(0, len(pairs), self._batch_size):
             batch = [(a.strip(), b.strip()) for a, b in pairs[start : start + self._batch_size]]
-            encodings = self._tokenizer.encode_batch(batch)
-            columns: dict[str, Any] = {
-                "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-                "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-                "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-            }
-            feed = {name: columns[name] for name in self.description.input_names}
+            feed = encoded_columns(
+                self._tokenizer.encode_batch(batch), self.description.input_names
+            )
             (logits,) = self._session.run(["logits"], feed)
             result.extend(float(v) for v in logits.reshape(-1))
         return result
