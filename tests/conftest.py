@@ -58,6 +58,31 @@ def embedder() -> SentenceTransformerEmbedder:
     return build_embedder(Settings(_env_file=None))  # type: ignore[call-arg]
 
 
+@pytest.fixture(scope="session")
+def trained_scorers(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every registered pair scorer, trained once per run with its real recipe as `twinself
+    export-onnx` trains it: the folder to copy into a home (`pair-scorers/`)."""
+    from twinself.cli.scorer_training import RECIPES, train
+    from twinself.embedding.onnx_runtime import transformer_folder
+    from twinself.embedding.pair_scorer import SCORER_DIRECTORY
+    from twinself.embedding.sentence_transformer import resolve_model_location
+
+    settings = Settings(_env_file=None, home=tmp_path_factory.mktemp("scorers"))  # type: ignore[call-arg]
+    source = transformer_folder(Path(resolve_model_location(settings.embedding_model)))
+    for recipe in RECIPES:
+        train(settings, recipe, source)
+    return settings.home / SCORER_DIRECTORY
+
+
+@pytest.fixture
+def scorer_settings(make_settings: SettingsFactory, trained_scorers: Path) -> Settings:
+    """A test's settings whose home holds the trained pair scorers."""
+    settings = make_settings()
+    if trained_scorers.is_dir():
+        shutil.copytree(trained_scorers, settings.home / trained_scorers.name)
+    return settings
+
+
 @pytest.fixture
 def store(make_settings: SettingsFactory) -> Iterator[QdrantVectorStore]:
     opened = build_vector_store(make_settings())

@@ -6,6 +6,7 @@ SIGTERM stops all four."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 
 from tests.support.network import free_port
 from tests.support.waiting import answers, wait_until
+from twinself.cli.scorer_training import RECIPES
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +44,7 @@ def model_runtimes(process: psutil.Process) -> list[str]:
 
 
 def test_serve_with_mlflow_ui_tracks_a_question_and_stops_cleanly(
-    tmp_path: Path, data_dir: Path
+    tmp_path: Path, data_dir: Path, trained_scorers: Path
 ) -> None:
     api_port, mlflow_port = free_port(), free_port()
     env = {
@@ -54,10 +56,17 @@ def test_serve_with_mlflow_ui_tracks_a_question_and_stops_cleanly(
     }
     env.pop("MLFLOW_TRACKING_URI", None)
     twinself = [sys.executable, "-m", "twinself.cli"]
+    # The scorers this run trained already (tests/conftest.py): export-onnx must find them
+    # current (the same fingerprint in another process) rather than train for minutes again.
+    if trained_scorers.is_dir():
+        shutil.copytree(trained_scorers, tmp_path / "home" / trained_scorers.name)
     # In `make run`'s order: the rebuild embeds the persona on onnxruntime already.
-    subprocess.run(
+    exported = subprocess.run(
         [*twinself, "export-onnx"], env=env, check=True, capture_output=True, timeout=600
     )
+    assert b"Trained" not in exported.stdout, exported.stdout.decode()
+    for recipe in RECIPES:
+        assert f"The {recipe.name} scorer is up to date.".encode() in exported.stdout
     subprocess.run([*twinself, "rebuild"], env=env, check=True, capture_output=True, timeout=300)
     server_log = tmp_path / "server.log"
     with server_log.open("wb") as log:
