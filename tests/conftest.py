@@ -71,15 +71,16 @@ def trained_scorers(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source = transformer_folder(Path(resolve_model_location(settings.embedding_model)))
     for recipe in RECIPES:
         train(settings, recipe, source)
-    return settings.home / SCORER_DIRECTORY
+    folder = settings.home / SCORER_DIRECTORY
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture
 def scorer_settings(make_settings: SettingsFactory, trained_scorers: Path) -> Settings:
     """A test's settings whose home holds the trained pair scorers."""
     settings = make_settings()
-    if trained_scorers.is_dir():
-        shutil.copytree(trained_scorers, settings.home / trained_scorers.name)
+    shutil.copytree(trained_scorers, settings.home / trained_scorers.name)
     return settings
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from tests.support.paths import REPO
 from tests.support.private_data import add_private_facts
 from tests.support.records import make_record
 from twinself.cli.app import app
+from twinself.cli.scorer_training import RECIPES
 from twinself.pipeline.outbox import Outbox
 from twinself.pipeline.request_queue import RequestQueue
 
@@ -138,6 +140,24 @@ def test_doctor_names_each_problem_with_its_fix(
     assert "fix: Run `twinself rebuild`." in result.stdout
     assert "ok   provider: offline" in result.stdout
     assert "ok   outbox: none yet" in result.stdout
+    # Untrained scorers are said, with how to train them, but are no failure: the rules work.
+    scorers = next(line for line in result.stdout.splitlines() if "pair scorers:" in line)
+    assert scorers.startswith("ok"), scorers
+    if RECIPES:
+        assert "not trained" in scorers and "twinself export-onnx" in scorers
+
+
+def test_doctor_says_when_the_pair_scorers_are_trained(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, trained_scorers: Path
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    shutil.copytree(trained_scorers, Path(env["TWINSELF_HOME"]) / trained_scorers.name)
+    result = runner.invoke(app, ["doctor"])
+    scorers = next(line for line in result.stdout.splitlines() if "pair scorers:" in line)
+    names = ", ".join(recipe.name for recipe in RECIPES)
+    assert scorers == (
+        f"ok   pair scorers: {names}: trained" if RECIPES else "ok   pair scorers: none used"
+    )
 
 
 def test_doctor_shows_what_the_outbox_holds_and_how_long(

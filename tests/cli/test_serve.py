@@ -58,8 +58,7 @@ def test_serve_with_mlflow_ui_tracks_a_question_and_stops_cleanly(
     twinself = [sys.executable, "-m", "twinself.cli"]
     # The scorers this run trained already (tests/conftest.py): export-onnx must find them
     # current (the same fingerprint in another process) rather than train for minutes again.
-    if trained_scorers.is_dir():
-        shutil.copytree(trained_scorers, tmp_path / "home" / trained_scorers.name)
+    shutil.copytree(trained_scorers, tmp_path / "home" / trained_scorers.name)
     # In `make run`'s order: the rebuild embeds the persona on onnxruntime already.
     exported = subprocess.run(
         [*twinself, "export-onnx"], env=env, check=True, capture_output=True, timeout=600

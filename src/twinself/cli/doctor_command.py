@@ -18,7 +18,7 @@ from twinself.cli.common import console, handle_errors, load_settings
 from twinself.config.settings import Settings
 from twinself.embedding.embedder import Embedder
 from twinself.embedding.loading import load_embedder, runtime_of
-from twinself.errors import TwinselfError
+from twinself.errors import MemoryUnavailable, TwinselfError
 from twinself.llm.base import Prompt
 from twinself.llm.factory import build_llm
 from twinself.memory.documents import MemoryType, collection_name
@@ -188,6 +188,30 @@ def _check_judge(ctx: Context) -> Check:
     return Check("judge", True, f"{kind} judge {judge.name} answered in {seconds:.1f}s")
 
 
+def _check_scorers(ctx: Context) -> Check:
+    """The pair scorers the offline judge and answerer use beside their rules: never a
+    failure (the rules alone still work), but said, with how to get them."""
+    from twinself.cli.scorer_training import RECIPES, is_current
+    from twinself.embedding.onnx_runtime import transformer_folder
+    from twinself.embedding.sentence_transformer import resolve_model_location
+
+    if not RECIPES:
+        return Check("pair scorers", True, "none used")
+    try:
+        source = transformer_folder(Path(resolve_model_location(ctx.settings.embedding_model)))
+    except MemoryUnavailable as exc:
+        return Check("pair scorers", True, f"not used with this embedding model ({exc})")
+    stale = [r.name for r in RECIPES if not is_current(ctx.settings, r, source)]
+    if not stale:
+        return Check("pair scorers", True, ", ".join(r.name for r in RECIPES) + ": trained")
+    return Check(
+        "pair scorers",
+        True,
+        f"{', '.join(stale)}: not trained or out of date, so the offline judge and answerer "
+        "use their rules alone (`twinself export-onnx` trains them, a few minutes, once)",
+    )
+
+
 def _check_outbox(ctx: Context) -> Check:
     path = ctx.settings.home / "outbox.sqlite3"
     if not path.exists():
@@ -236,6 +260,7 @@ CHECKS: list[Callable[[Context], Check]] = [
     _check_freshness,
     _check_provider,
     _check_judge,
+    _check_scorers,
     _check_outbox,
 ]
 
