@@ -1,0 +1,28 @@
+"""The answer-match pair scorer (embedding/pair_scorer.py): the probability that a text answers
+a question. First text: the visitor's question; second: an answer or a memory sentence.
+
+It sees what cosine between two sentence vectors cannot: "I became a British citizen in
+November 2021" is close to "When did you move to Manchester?" and shares its setting, but
+answers another question. The offline answerer declines when no retrieved sentence scores as
+an answer (llm/extractive.py); the local judge blends it into answer relevancy.
+
+Trained by `twinself export-onnx` from answer_match_pairs.json, built by
+scripts/build_answer_match_pairs.py from the unseen personas' dev items and the sample persona.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from twinself.embedding.pair_scorer_training import TrainingPair, TrainingPlan
+
+ANSWER_MATCH = "answer-match"
+PAIRS_FILE = Path(__file__).with_name("answer_match_pairs.json")
+# About 1,700 pairs x 3 epochs: within the 4 minutes `export-onnx` may take on two cores.
+ANSWER_MATCH_PLAN = TrainingPlan(epochs=3, batch_size=16, learning_rate=3e-5, max_length=128)
+
+
+def answer_match_pairs() -> list[TrainingPair]:
+    rows = json.loads(PAIRS_FILE.read_text(encoding="utf-8"))
+    return [TrainingPair(r["question"], r["text"], float(r["label"])) for r in rows]
