@@ -131,7 +131,9 @@ def sample_pairs(nearest: Nearest) -> list[tuple[str, str, float]]:
 def main() -> None:
     nearest = Nearest()
     pairs = sample_pairs(nearest)
-    for folder in sorted(p.parent for p in (BENCHMARKS / "unseen_personas").glob("*/judge_cases.json")):
+    for folder in sorted(
+        p.parent for p in (BENCHMARKS / "unseen_personas").glob("*/judge_cases.json")
+    ):
         pairs += persona_pairs(folder, nearest)
     unique = list(dict.fromkeys(pairs))
     rows = [{"question": q, "text": t, "label": label} for q, t, label in unique]

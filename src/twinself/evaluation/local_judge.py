@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from twinself.embedding.embedder import Embedder, similarity
+from twinself.embedding.pair_scorer import PairScorer
 from twinself.evaluation.judge_faithfulness import (
     ClaimVerdict,
     claim_verdict,
@@ -44,9 +45,15 @@ class JudgeScore:
     verdicts: tuple[ClaimVerdict, ...] | tuple[StatementVerdict, ...] = ()
 
 
+# With the answer-match scorer (llm/answer_match.py), its probability's share of answer
+# relevancy beside the rules' score; set on the unseen personas' dev split.
+ANSWER_MATCH_WEIGHT = 0.5
+
+
 class LocalJudge:
-    def __init__(self, encoder: Embedder) -> None:
+    def __init__(self, encoder: Embedder, answer_match: PairScorer | None = None) -> None:
         self._encoder = encoder
+        self._answer_match = answer_match  # None: relevancy by the rules alone
 
     def faithfulness(self, answer: str, context: Sequence[str], question: str = "") -> JudgeScore:
         """`question`, when known: details the asker gave count as given, not as claims."""
@@ -75,4 +82,9 @@ class LocalJudge:
         if unspecific := says_nothing_specific(question, answer):
             raw *= UNSPECIFIC_SHARE
             reason = f"The answer {unspecific}. " + reason
-        return JudgeScore(calibrated(raw), reason, verdicts)
+        score = calibrated(raw)
+        if self._answer_match is not None:
+            match = self._answer_match.score(question, answer)
+            score = (1 - ANSWER_MATCH_WEIGHT) * score + ANSWER_MATCH_WEIGHT * match
+            reason += f"; answer-match {match:.2f}"
+        return JudgeScore(round(score, 9), reason, verdicts)
