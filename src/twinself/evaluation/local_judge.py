@@ -45,9 +45,13 @@ class JudgeScore:
     verdicts: tuple[ClaimVerdict, ...] | tuple[StatementVerdict, ...] = ()
 
 
-# With the answer-match scorer (llm/answer_match.py), its probability's share of answer
-# relevancy beside the rules' score; set on the unseen personas' dev split.
-ANSWER_MATCH_WEIGHT = 0.5
+# With the answer-match scorer (llm/answer_match.py): relevancy moves by this share of how far
+# its probability lies from the centre, up for an answer, down for a neighbouring question's
+# fact. Set on the unseen personas' dev split (0.734 -> 0.784 balanced accuracy; the scorer was
+# trained on those answers, so this is an upper bound) and not at its best point there (0.5,
+# 0.5 gave 0.803) but where the sample persona's 86 cases lost least (76 -> 74 ordered).
+ANSWER_MATCH_WEIGHT = 0.4
+ANSWER_MATCH_CENTRE = 0.4
 
 
 class LocalJudge:
@@ -85,6 +89,7 @@ class LocalJudge:
         score = calibrated(raw)
         if self._answer_match is not None:
             match = self._answer_match.score(question, answer)
-            score = (1 - ANSWER_MATCH_WEIGHT) * score + ANSWER_MATCH_WEIGHT * match
+            score = round(score + ANSWER_MATCH_WEIGHT * (match - ANSWER_MATCH_CENTRE), 9)
+            score = min(1.0, max(0.0, score))
             reason += f"; answer-match {match:.2f}"
-        return JudgeScore(round(score, 9), reason, verdicts)
+        return JudgeScore(score, reason, verdicts)
