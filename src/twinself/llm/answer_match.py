@@ -3,8 +3,10 @@ a question. First text: the visitor's question; second: an answer or a memory se
 
 It sees what cosine between two sentence vectors cannot: "I became a British citizen in
 November 2021" is close to "When did you move to Manchester?" and shares its setting, but
-answers another question. The offline answerer declines when no retrieved sentence scores as
-an answer (llm/extractive.py); the local judge blends it into answer relevancy.
+answers another question. The local judge blends it into answer relevancy. The offline
+answerer does not use it: declining when none of its 8 closest sentences scored >= t cost more
+answerable questions than it won unanswerable ones at every t on the dev split (facts 58/70,
+"I don't know" 18/30 without it; t=0.3: 55 and 18; t=0.5: 36 and 22).
 
 Trained by `twinself export-onnx` from answer_match_pairs.json, built by
 scripts/build_answer_match_pairs.py from the unseen personas' dev items and the sample persona.

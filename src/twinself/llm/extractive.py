@@ -28,7 +28,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from twinself.embedding.embedder import CachedEmbedder, Embedder, similarity
-from twinself.embedding.pair_scorer import PairScorer
 from twinself.llm.base import Generation, GenerationStream, Passage, Prompt, TokenUsage
 from twinself.llm.base import estimate_tokens as estimate
 from twinself.llm.declines import REFUSALS, decline_kind
@@ -50,10 +49,6 @@ KEEP_WITHIN = 0.1  # sentences this close to the best one join the answer
 # Of a sentence's BM25 among the facts' sentences (text/lexical.py), beside its cosine
 # similarity; set on the unseen personas' dev split (0.1 and more lost as many as they won).
 LEXICAL_WEIGHT = 0.05
-# With the answer-match scorer (llm/answer_match.py): the closest sentences it reads, and the
-# probability one must reach to count as an answer; below it for all, the twin does not know.
-MATCH_CANDIDATES = 8
-MIN_ANSWER_MATCH = 0.5
 
 DONT_KNOW = (
     "Honestly, I don't know - that isn't something I've written down anywhere, "
@@ -114,11 +109,8 @@ class ExtractiveAnswerer:
     name = "offline"
     model = "extractive-v1"
 
-    def __init__(
-        self, embedder: Embedder, *, cache_size: int = 8192, scorer: PairScorer | None = None
-    ) -> None:
+    def __init__(self, embedder: Embedder, *, cache_size: int = 8192) -> None:
         self._embedder = embedder
-        self._scorer = scorer  # None: the similarity rules alone
         # Fact sentences and example questions recur in every answer: embed each once.
         self._cached = CachedEmbedder(embedder, cache_size)
 
@@ -155,8 +147,6 @@ class ExtractiveAnswerer:
             best < MIN_OFF_TOPIC_SIMILARITY and not topic_words_found(prompt.question, prompt.facts)
         ):
             return DONT_KNOW
-        if self._scorer is not None and not self._answers(prompt.question, scored):
-            return DONT_KNOW
         holding: list[_Candidate] = []
         if wanted:
             # Only a sentence holding what is asked for can answer; one well below the best
@@ -184,13 +174,6 @@ class ExtractiveAnswerer:
         section = (holding or [scored[0][1]])[0].section
         chosen.sort(key=lambda c: (c.section != section, c.passage_rank, c.position))
         return " ".join(_complete(c.text) for c in chosen)
-
-    def _answers(self, question: str, scored: Sequence[tuple[float, _Candidate]]) -> bool:
-        """Does any of the closest sentences answer the question, by the answer-match scorer?
-        Closeness alone lets a sentence on the question's subject stand in for an answer."""
-        assert self._scorer is not None
-        near = [c.text for _, c in scored[:MATCH_CANDIDATES]]
-        return max(self._scorer.scores([(question, text) for text in near])) >= MIN_ANSWER_MATCH
 
     def _matching_example(
         self, question: Sequence[float], examples: Sequence[Passage]

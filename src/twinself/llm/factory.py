@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from twinself.config.settings import Settings
 from twinself.embedding.embedder import Embedder
-from twinself.embedding.pair_scorer import open_pair_scorer
 from twinself.errors import ConfigurationError
-from twinself.llm.answer_match import ANSWER_MATCH
 from twinself.llm.base import LLMProvider
 from twinself.llm.extractive import ExtractiveAnswerer
 from twinself.llm.retry import RetryPolicy
@@ -16,7 +14,7 @@ def build_llm(settings: Settings, embedder: Embedder) -> LLMProvider:
     """`embedder` is the memory's; only the offline answerer uses it."""
     provider = settings.resolved_provider
     if provider == "offline":
-        return ExtractiveAnswerer(embedder, scorer=open_pair_scorer(settings, ANSWER_MATCH))
+        return ExtractiveAnswerer(embedder)
     retry = RetryPolicy(
         max_retries=settings.llm_max_retries, base_seconds=settings.llm_retry_base_seconds
     )
