@@ -16,13 +16,38 @@ from twinself.twin.factory import TwinRuntime
 BENCHMARKS = Path(__file__).resolve().parent
 
 
+# The pair scorers `twinself export-onnx` would train (cli/scorer_training.py), trained once
+# here and linked into every throwaway home, so the benchmarks measure what users run.
+SCORER_HOME = Path(tempfile.gettempdir()) / "twinself-bench-scorers"
+
+
 def benchmark_settings(home: Path | None = None, data_dir: Path | None = None) -> Settings:
-    return Settings(  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
         home=home or Path(tempfile.mkdtemp(prefix="twinself-bench-")),
         data_dir=data_dir or sample_data_dir(),
         llm_provider="offline",
     )
+    link_trained_scorers(settings)
+    return settings
+
+
+def link_trained_scorers(settings: Settings) -> None:
+    from twinself.cli.scorer_training import RECIPES, is_current, train
+    from twinself.embedding.onnx_runtime import transformer_folder
+    from twinself.embedding.pair_scorer import scorer_folder
+    from twinself.embedding.sentence_transformer import resolve_model_location
+
+    trained = Settings(_env_file=None, home=SCORER_HOME)  # type: ignore[call-arg]
+    source = transformer_folder(Path(resolve_model_location(settings.embedding_model)))
+    for recipe in RECIPES:
+        if not is_current(trained, recipe, source):
+            print(f"training the {recipe.name} scorer into {SCORER_HOME} (once)")
+            train(trained, recipe, source)
+        target = scorer_folder(settings, recipe.name)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(scorer_folder(trained, recipe.name))
 
 
 def built_runtime(settings: Settings) -> TwinRuntime:

@@ -42,8 +42,10 @@ from _judge_unseen import report
 from _sample_twin import BENCHMARKS, benchmark_settings
 from _unseen_personas import counted, personas
 
+from twinself.embedding.pair_scorer import open_pair_scorer
 from twinself.embedding.sentence_transformer import build_embedder
 from twinself.evaluation.local_judge import JUDGE_NAME, LocalJudge
+from twinself.llm.answer_match import ANSWER_MATCH
 
 TUNING_CASES = 19
 PASS_THRESHOLD = 0.7  # the default EVAL_RELEVANCY_THRESHOLD
@@ -82,7 +84,8 @@ def split_of(index: int) -> str:
 
 def main() -> int:
     cases = json.loads((BENCHMARKS / "judge_cases.json").read_text(encoding="utf-8"))
-    judge = LocalJudge(build_embedder(benchmark_settings()))
+    settings = benchmark_settings()
+    judge = LocalJudge(build_embedder(settings), open_pair_scorer(settings, ANSWER_MATCH))
     judge.answer_relevancy("Warm-up?", "Warm-up.")  # first call loads lazily; don't time it
     tallies = {name: Tally(name) for name, _ in SPLITS}
     started = time.perf_counter()

@@ -12,7 +12,15 @@ import pytest
 from tests.support.factories import SettingsFactory
 from tests.support.memory_data import build_runtime
 from twinself.config.settings import Settings, sample_data_dir
-from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder, build_embedder
+from twinself.embedding.onnx_runtime import transformer_folder
+from twinself.embedding.pair_scorer import PairScorer, scorer_folder
+from twinself.embedding.pair_scorer_training import train_pair_scorer
+from twinself.embedding.sentence_transformer import (
+    SentenceTransformerEmbedder,
+    build_embedder,
+    resolve_model_location,
+)
+from twinself.llm.answer_match import ANSWER_MATCH, ANSWER_MATCH_PLAN, answer_match_pairs
 from twinself.memory.store import QdrantVectorStore, build_vector_store
 from twinself.twin.factory import TwinRuntime
 
@@ -115,3 +123,14 @@ def sqlite_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     """One MLflow store for the session (its migrations take seconds); tests use their own
     experiment or look their runs up by id."""
     return f"sqlite:///{tmp_path_factory.mktemp('mlflow_sqlite') / 'mlflow.db'}"
+
+
+@pytest.fixture(scope="session")
+def answer_match_scorer(tmp_path_factory: pytest.TempPathFactory) -> PairScorer:
+    """The real answer-match scorer (llm/answer_match.py), trained once per run with its real
+    pairs and plan, as `twinself export-onnx` trains it."""
+    settings = Settings(_env_file=None, home=tmp_path_factory.mktemp("scorer_home"))  # type: ignore[call-arg]
+    source = transformer_folder(Path(resolve_model_location(settings.embedding_model)))
+    target = scorer_folder(settings, ANSWER_MATCH)
+    train_pair_scorer(ANSWER_MATCH, source, answer_match_pairs(), target, ANSWER_MATCH_PLAN)
+    return PairScorer(target)

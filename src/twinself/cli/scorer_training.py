@@ -16,6 +16,7 @@ from twinself.embedding.pair_scorer_training import (
     train_pair_scorer,
     training_fingerprint,
 )
+from twinself.llm.answer_match import ANSWER_MATCH, ANSWER_MATCH_PLAN, answer_match_pairs
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,9 @@ class ScorerRecipe:
 
 
 # One entry per scorer a component uses.
-RECIPES: tuple[ScorerRecipe, ...] = ()
+RECIPES: tuple[ScorerRecipe, ...] = (
+    ScorerRecipe(ANSWER_MATCH, answer_match_pairs, ANSWER_MATCH_PLAN),
+)
 
 
 def is_current(settings: Settings, recipe: ScorerRecipe, source: Path) -> bool:

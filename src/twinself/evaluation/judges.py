@@ -18,11 +18,13 @@ from typing import Any
 
 from twinself.config.settings import Settings
 from twinself.embedding.embedder import CachedEmbedder, Embedder
+from twinself.embedding.pair_scorer import open_pair_scorer
 from twinself.errors import ConfigurationError, TwinselfError
 from twinself.evaluation.deepeval_env import import_deepeval
 from twinself.evaluation.judge_errors import classify
 from twinself.evaluation.local_judge import JUDGE_NAME, LocalJudge
 from twinself.evaluation.results import EvaluationResult, MetricResult
+from twinself.llm.answer_match import ANSWER_MATCH
 
 NO_CONTEXT = "(No passages were retrieved for this question.)"
 
@@ -106,7 +108,9 @@ def build_judge(settings: Settings, load_embedder: Callable[[], Embedder]) -> Ju
         )
 
         # Retrieved passages recur across requests: their sentences are embedded once.
-        local = LocalJudge(CachedEmbedder(load_embedder()))
+        local = LocalJudge(
+            CachedEmbedder(load_embedder()), open_pair_scorer(settings, ANSWER_MATCH)
+        )
         return Judge(
             JUDGE_NAME,
             lambda: (
