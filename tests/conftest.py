@@ -12,15 +12,9 @@ import pytest
 from tests.support.factories import SettingsFactory
 from tests.support.memory_data import build_runtime
 from twinself.config.settings import Settings, sample_data_dir
-from twinself.embedding.onnx_runtime import transformer_folder
-from twinself.embedding.pair_scorer import PairScorer, scorer_folder
-from twinself.embedding.pair_scorer_training import train_pair_scorer
-from twinself.embedding.sentence_transformer import (
-    SentenceTransformerEmbedder,
-    build_embedder,
-    resolve_model_location,
-)
-from twinself.llm.answer_match import ANSWER_MATCH, ANSWER_MATCH_PLAN, answer_match_pairs
+from twinself.embedding.pair_scorer import PairScorer
+from twinself.embedding.sentence_transformer import SentenceTransformerEmbedder, build_embedder
+from twinself.llm.answer_match import ANSWER_MATCH
 from twinself.memory.store import QdrantVectorStore, build_vector_store
 from twinself.twin.factory import TwinRuntime
 
@@ -85,14 +79,6 @@ def trained_scorers(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def scorer_settings(make_settings: SettingsFactory, trained_scorers: Path) -> Settings:
-    """A test's settings whose home holds the trained pair scorers."""
-    settings = make_settings()
-    shutil.copytree(trained_scorers, settings.home / trained_scorers.name)
-    return settings
-
-
-@pytest.fixture
 def store(make_settings: SettingsFactory) -> Iterator[QdrantVectorStore]:
     opened = build_vector_store(make_settings())
     yield opened
@@ -126,11 +112,6 @@ def sqlite_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def answer_match_scorer(tmp_path_factory: pytest.TempPathFactory) -> PairScorer:
-    """The real answer-match scorer (llm/answer_match.py), trained once per run with its real
-    pairs and plan, as `twinself export-onnx` trains it."""
-    settings = Settings(_env_file=None, home=tmp_path_factory.mktemp("scorer_home"))  # type: ignore[call-arg]
-    source = transformer_folder(Path(resolve_model_location(settings.embedding_model)))
-    target = scorer_folder(settings, ANSWER_MATCH)
-    train_pair_scorer(ANSWER_MATCH, source, answer_match_pairs(), target, ANSWER_MATCH_PLAN)
-    return PairScorer(target)
+def answer_match_scorer(trained_scorers: Path) -> PairScorer:
+    """The real answer-match scorer (llm/answer_match.py), as `twinself export-onnx` trains it."""
+    return PairScorer(trained_scorers / ANSWER_MATCH)
