@@ -38,7 +38,7 @@ BELOW: dict[str, set[str]] = {
 FOUNDATION = {"errors", "backoff", "redaction", "file_lock"}
 MAX_LINES = 400
 # Modules of twinself.cli that are not commands: the app that assembles them and what they share.
-CLI_NOT_COMMANDS = {"app", "common", "supervisor", "__init__", "__main__"}
+CLI_NOT_COMMANDS = {"app", "common", "supervisor", "scorer_training", "__init__", "__main__"}
 
 
 def imported_modules(module: Path) -> set[str]:
