@@ -5,10 +5,32 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Protocol, TypeVar
 
 ProgressCallback = Callable[[int], None]
+T = TypeVar("T")
+
+
+def batches(items: Sequence[T], size: int) -> Iterator[list[T]]:
+    """`items` in lists of `size` (the last one shorter)."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def embed_in_batches(
+    texts: Sequence[str],
+    size: int,
+    encode: Callable[[list[str]], Iterable[Sequence[float]]],
+    on_progress: ProgressCallback | None,
+) -> list[list[float]]:
+    """What every embedder's embed_documents does: `encode` a batch at a time, reporting each."""
+    vectors: list[list[float]] = []
+    for batch in batches(texts, size):
+        vectors.extend([float(x) for x in v] for v in encode(batch))
+        if on_progress is not None:
+            on_progress(len(batch))
+    return vectors
 
 
 class Embedder(Protocol):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from twinself.config.settings import Settings
 from twinself.embedding.cpu_threads import one_cpu_thread
-from twinself.embedding.embedder import ProgressCallback
+from twinself.embedding.embedder import ProgressCallback, embed_in_batches
 from twinself.errors import MemoryUnavailable
 
 if TYPE_CHECKING:
@@ -176,13 +176,7 @@ class OnnxEmbedder:
     def embed_documents(
         self, texts: Sequence[str], on_progress: ProgressCallback | None = None
     ) -> list[list[float]]:
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), self._batch_size):
-            batch = list(texts[start : start + self._batch_size])
-            vectors.extend([float(x) for x in v] for v in self._encode(batch))
-            if on_progress is not None:
-                on_progress(len(batch))
-        return vectors
+        return embed_in_batches(texts, self._batch_size, self._encode, on_progress)
 
     def embed_query(self, text: str) -> list[float]:
         return [float(x) for x in self._encode([text])[0]]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from twinself.config.settings import Settings
+from twinself.embedding.embedder import batches
 from twinself.embedding.onnx_runtime import JsonDescription, cpu_session, encoded_columns
 
 logger = logging.getLogger(__name__)
@@ -73,13 +74,10 @@ class PairScorer:
         self._session = cpu_session(folder / MODEL_FILE)
 
     def logits(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
-
         result: list[float] = []
-        for start in range(0, len(pairs), self._batch_size):
-            batch = [(a.strip(), b.strip()) for a, b in pairs[start : start + self._batch_size]]
-            feed = encoded_columns(
-                self._tokenizer.encode_batch(batch), self.description.input_names
-            )
+        for batch in batches([(a.strip(), b.strip()) for a, b in pairs], self._batch_size):
+            encodings = self._tokenizer.encode_batch(batch)
+            feed = encoded_columns(encodings, self.description.input_names)
             (logits,) = self._session.run(["logits"], feed)
             result.extend(float(v) for v in logits.reshape(-1))
         return result

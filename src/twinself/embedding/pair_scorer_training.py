@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -119,9 +119,7 @@ def train_pair_scorer(
                 held_back, exported.scores([(p.first, p.second) for p in held_back]), strict=True
             )
         )
-        description = ScorerDescription(
-            **{**description.__dict__, "held_back_accuracy": round(right / len(held_back), 4)}
-        )
+        description = replace(description, held_back_accuracy=round(right / len(held_back), 4))
         description.write(staging)
         shutil.rmtree(target, ignore_errors=True)
         os.replace(staging, target)
@@ -155,14 +153,7 @@ def _train(
         order.shuffle(epoch)
         for start in range(0, len(epoch), plan.batch_size):
             batch = epoch[start : start + plan.batch_size]
-            inputs = tokenizer(
-                [p.first for p in batch],
-                [p.second for p in batch],
-                truncation="longest_first",
-                max_length=plan.max_length,
-                padding=True,
-                return_tensors="pt",
-            )
+            inputs = _tokenized(tokenizer, [(p.first, p.second) for p in batch], plan)
             labels = torch.tensor([p.label for p in batch], dtype=torch.float32)
             logits = network(**inputs).logits.squeeze(-1)
             loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
@@ -174,6 +165,18 @@ def _train(
             done += 1
             if on_progress is not None:
                 on_progress(done, total)
+
+
+def _tokenized(tokenizer: Any, pairs: Sequence[tuple[str, str]], plan: TrainingPlan) -> Any:
+    """A padded batch of pairs as torch tensors, truncated as the runtime truncates them."""
+    return tokenizer(
+        [a for a, _ in pairs],
+        [b for _, b in pairs],
+        truncation="longest_first",
+        max_length=plan.max_length,
+        padding=True,
+        return_tensors="pt",
+    )
 
 
 def _export(torch: Any, network: Any, input_names: Sequence[str], path: Path) -> None:
@@ -216,14 +219,7 @@ def _check_agreement(
 ) -> None:
     texts = [(p.first.strip(), p.second.strip()) for p in pairs]
     with torch.no_grad():
-        inputs = tokenizer(
-            [a for a, _ in texts],
-            [b for _, b in texts],
-            truncation="longest_first",
-            max_length=plan.max_length,
-            padding=True,
-            return_tensors="pt",
-        )
+        inputs = _tokenized(tokenizer, texts, plan)
         reference = network(**inputs).logits.reshape(-1).tolist()
     gap = max(abs(a - b) for a, b in zip(reference, exported.logits(texts), strict=True))
     if gap > MAX_LOGIT_GAP:

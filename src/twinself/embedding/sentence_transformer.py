@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from twinself.config.settings import BUNDLED_EMBEDDING_MODEL, Settings
 from twinself.embedding.cpu_threads import one_cpu_thread
-from twinself.embedding.embedder import ProgressCallback
+from twinself.embedding.embedder import ProgressCallback, embed_in_batches
 from twinself.errors import MemoryUnavailable
 
 if TYPE_CHECKING:
@@ -39,14 +39,10 @@ class SentenceTransformerEmbedder:
     def embed_documents(
         self, texts: Sequence[str], on_progress: ProgressCallback | None = None
     ) -> list[list[float]]:
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), self._batch_size):
-            batch = list(texts[start : start + self._batch_size])
-            encoded = self._model.encode(batch, normalize_embeddings=True, show_progress_bar=False)
-            vectors.extend(v.tolist() for v in encoded)
-            if on_progress is not None:
-                on_progress(len(batch))
-        return vectors
+        def encode(batch: list[str]) -> Any:
+            return self._model.encode(batch, normalize_embeddings=True, show_progress_bar=False)
+
+        return embed_in_batches(texts, self._batch_size, encode, on_progress)
 
     def embed_query(self, text: str) -> list[float]:
         encoded = self._model.encode([text], normalize_embeddings=True, show_progress_bar=False)
