@@ -49,12 +49,15 @@ class JudgeScore:
 
 
 # A claim whose closest context sentence is less about the question than the context's closest
-# sentence to it costs this much per unit of the cosine gap beyond the margin. Set on the unseen
-# personas' dev split (faithfulness pairs 476 -> 501 of 620; chosen on six personas and tried
-# on the seventh, in turn: 493 of 620), over a grid of 0-8 and margins 0-0.2.
-_ANCHOR_COST = 2.0
+# sentence to it costs this much per unit of the cosine gap beyond the margin, times how little
+# of that sentence it restates (1 - their cosine): a claim that repeats its sentence whole ("At
+# Tessera my manager was Declan Murray") is background, one that keeps only the facts ("Declan
+# Murray", asked who the boss is now) moves them to the question's subject. Set on the unseen
+# personas' dev split over a grid of 2-16 and margins 0-0.1: faithfulness pairs 476 -> 509 of
+# 620; chosen on six personas and tried on the seventh, in turn: 504 of 620.
+_ANCHOR_COST = 6.0
 _ANCHOR_MARGIN = 0.02
-_ANCHOR_NOTED = 0.1  # a gap from which the reason names it
+_ANCHOR_NOTED = 0.03  # a weighted gap from which the reason names it
 
 
 # With the answer-match scorer (llm/answer_match.py), relevancy is a logistic blend of the
@@ -88,7 +91,8 @@ class LocalJudge:
         self, verdicts: tuple[ClaimVerdict, ...], sentences: Sequence[str], question: str
     ) -> tuple[ClaimVerdict, ...]:
         """Each claim's cost plus how far its closest context sentence lies from the question,
-        against the sentence closest to the question: the one that answers it."""
+        against the sentence closest to the question (the one that answers it), unless the
+        claim restates that sentence."""
         if len(sentences) < 2:
             return verdicts
         question_vector = self._encoder.embed_query(question)
@@ -99,7 +103,7 @@ class LocalJudge:
         for verdict, claim in zip(verdicts, claim_vectors, strict=True):
             support = [similarity(claim, s) for s in sentence_vectors]
             closest = support.index(max(support))
-            gap = max(about) - about[closest] - _ANCHOR_MARGIN
+            gap = (max(about) - about[closest] - _ANCHOR_MARGIN) * (1 - support[closest])
             if gap <= 0:
                 anchored.append(verdict)
                 continue
