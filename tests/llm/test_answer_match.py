@@ -28,8 +28,8 @@ def test_an_answer_outscores_a_neighbouring_fact(answer_match_scorer: PairScorer
 def test_the_judge_ranks_the_answer_above_a_neighbouring_fact(
     embedder: SentenceTransformerEmbedder, answer_match_scorer: PairScorer
 ) -> None:
-    # The rules alone pass both (0.98, 0.96: "three mornings a week" reads as a time); the
-    # scorer's nudge keeps the answer ahead but is too small to fail the neighbour.
+    # The rules alone pass both (0.98, 0.96: "three mornings a week" reads as a time); blended
+    # with the scorer (0.62, 0.49) the answer stays ahead, but the neighbour still passes.
     judge = LocalJudge(embedder, answer_match_scorer)
     answer = judge.answer_relevancy(QUESTION, ANSWER)
     neighbour = judge.answer_relevancy(QUESTION, NEIGHBOUR)
